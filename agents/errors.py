@@ -1,0 +1,63 @@
+"""Typed errors of the LLM layer, each with a stable `code` the chat protocol sends.
+
+LLMError
+├── BackendUnreachable   nothing answers at KOBOLDCPP_URL (connect refused, DNS, reset)
+├── BackendBusy          HTTP 503 "Server is busy" after the retries ran out
+├── BackendAuthError     HTTP 401: KOBOLDCPP_PASSWORD missing or wrong
+├── BackendProtocolError a status or body we cannot use, or the stream cut mid-reply
+├── StreamStalled        no first token in time, or silence mid-stream (upstream aborted)
+├── StreamTimeout        the whole reply took longer than LLM_STREAM_TIMEOUT
+└── PromptTooLong        the last user message alone does not fit the context
+"""
+
+
+class LLMError(Exception):
+    """Base of every error the LLM layer raises; `code` is part of the protocol."""
+
+    code = "backend_error"
+
+    def __init__(self, message: str = "", *, status: int | None = None):
+        super().__init__(message or self.__class__.__doc__)
+        self.status = status
+
+
+class BackendUnreachable(LLMError):
+    """KoboldCpp is not reachable."""
+
+    code = "backend_unreachable"
+
+
+class BackendBusy(LLMError):
+    """KoboldCpp answered 503: it is busy with another generation."""
+
+    code = "backend_busy"
+
+
+class BackendAuthError(LLMError):
+    """KoboldCpp refused the password (HTTP 401)."""
+
+    code = "backend_auth"
+
+
+class BackendProtocolError(LLMError):
+    """KoboldCpp answered something unusable, or closed the stream mid-reply."""
+
+    code = "backend_error"
+
+
+class StreamStalled(LLMError):
+    """The model sent nothing within the allowed time."""
+
+    code = "stalled"
+
+
+class StreamTimeout(LLMError):
+    """The reply took longer than the total time allowed."""
+
+    code = "timeout"
+
+
+class PromptTooLong(LLMError):
+    """The message is too long for the model's context."""
+
+    code = "bad_request"

@@ -1,0 +1,191 @@
+"""Conversations, their messages, and the API keys scripts log in with."""
+
+import hashlib
+import hmac
+import secrets
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class ConversationQuerySet(models.QuerySet):
+    def owned_by(self, user):
+        return self.filter(owner=user)
+
+    def search(self, term: str):
+        term = (term or "").strip()
+        if not term:
+            return self
+        return self.filter(
+            models.Q(title__icontains=term) | models.Q(messages__content__icontains=term)
+        ).distinct()
+
+
+class Conversation(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    system_prompt = models.TextField(blank=True)
+    temperature = models.FloatField(null=True, blank=True)
+    top_p = models.FloatField(null=True, blank=True)
+    max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    objects = ConversationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-updated_at", "-id"]
+        indexes = [models.Index(fields=["owner", "-updated_at"], name="conv_owner_recent")]
+
+    def __str__(self):
+        return self.title or f"Conversation {self.pk}"
+
+
+class MessageQuerySet(models.QuerySet):
+    def pending(self):
+        return self.filter(status__in=Message.PENDING_STATUSES)
+
+
+class Message(models.Model):
+    class Role(models.TextChoices):
+        SYSTEM = "system"
+        USER = "user"
+        ASSISTANT = "assistant"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        STREAMING = "streaming"
+        COMPLETE = "complete"
+        STOPPED = "stopped"
+        ERROR = "error"
+        INTERRUPTED = "interrupted"
+
+    class IntentSource(models.TextChoices):
+        HEURISTIC = "heuristic"
+        LLM = "llm"
+        FALLBACK = "fallback"
+
+    PENDING_STATUSES = (Status.QUEUED, Status.STREAMING)
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    role = models.CharField(max_length=16, choices=Role.choices)
+    content = models.TextField(blank=True)
+    status = models.CharField(
+        max_length=16, choices=Status.choices, default=Status.COMPLETE
+    )
+    intent = models.CharField(max_length=32, blank=True)
+    intent_source = models.CharField(max_length=16, choices=IntentSource.choices, blank=True)
+    genkey = models.CharField(max_length=64, blank=True)
+    finish_reason = models.CharField(max_length=16, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField("time to first token (ms)", null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_code = models.CharField(max_length=32, blank=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = MessageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "created_at", "id"], name="msg_conv_order"),
+            models.Index(fields=["status", "heartbeat_at"], name="msg_status_heartbeat"),
+            models.Index(fields=["created_at"], name="msg_created"),
+        ]
+
+    def __str__(self):
+        return f"{self.role} #{self.pk} ({self.status})"
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Generation speed after the first token, when it can be known."""
+        if not self.completion_tokens or not self.duration_ms:
+            return None
+        generating_ms = self.duration_ms - (self.ttft_ms or 0)
+        if generating_ms <= 0:
+            return None
+        return round(self.completion_tokens * 1000 / generating_ms, 2)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.status in self.PENDING_STATUSES
+
+    def metrics(self) -> dict:
+        return {
+            "ttft_ms": self.ttft_ms,
+            "tokens_per_s": self.tokens_per_s,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "duration_ms": self.duration_ms,
+        }
+
+
+class ApiKeyQuerySet(models.QuerySet):
+    def active(self):
+        return self.filter(revoked_at__isnull=True)
+
+
+class ApiKey(models.Model):
+    """A key a script sends as `Authorization: Bearer kc_<prefix>_<secret>`.
+
+    Only a SHA-256 of the key is stored; the key is shown once, when it is made.
+    """
+
+    PREFIX_LEN = 8
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys"
+    )
+    name = models.CharField(max_length=100, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiKeyQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self):
+        return f"kc_{self.prefix}… ({self.user})"
+
+    @staticmethod
+    def hash_key(raw: str) -> str:
+        return hashlib.sha256(raw.encode()).hexdigest()
+
+    @classmethod
+    def generate(cls, *, user, name: str = "") -> tuple["ApiKey", str]:
+        """Create a key for `user`; return it with the raw key, which is never stored."""
+        prefix = secrets.token_hex(cls.PREFIX_LEN // 2)
+        raw = f"kc_{prefix}_{secrets.token_urlsafe(32)}"
+        key = cls.objects.create(user=user, name=name, prefix=prefix, key_hash=cls.hash_key(raw))
+        return key, raw
+
+    @classmethod
+    def user_for(cls, raw: str):
+        """The active user a raw key belongs to, or None; compared in constant time."""
+        parts = (raw or "").split("_", 2)
+        if len(parts) != 3 or parts[0] != "kc":
+            return None
+        key = cls.objects.active().select_related("user").filter(prefix=parts[1]).first()
+        if key is None or not hmac.compare_digest(key.key_hash, cls.hash_key(raw)):
+            return None
+        if not key.user.is_active:
+            return None
+        cls.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        return key.user
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

@@ -1,0 +1,185 @@
+"""Settings for koboldchat, read from the environment (see .env.example).
+
+With nothing set it runs as a development server: SQLite, the in-memory channel layer and
+KoboldCpp at http://127.0.0.1:5001. Production (DJANGO_DEBUG off) must name its secrets.
+"""
+
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+if (BASE_DIR / ".env").is_file():
+    environ.Env.read_env(BASE_DIR / ".env")
+
+DEBUG = env.bool("DJANGO_DEBUG", default=True)
+
+_REQUIRED_IN_PRODUCTION = ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS")
+if not DEBUG:
+    _missing = [name for name in _REQUIRED_IN_PRODUCTION if not env.str(name, default="")]
+    if _missing:
+        raise ImproperlyConfigured(
+            "DJANGO_DEBUG is off, so these environment variables must be set: "
+            + ", ".join(_missing)
+        )
+
+SECRET_KEY = env.str(
+    "DJANGO_SECRET_KEY", default="django-insecure-dev-only-koboldchat-key-change-me"
+)
+ALLOWED_HOSTS = env.list(
+    "DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]", "testserver"]
+)
+CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "daphne",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "channels",
+    "ninja",
+    "agents",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "koboldchat.urls"
+ASGI_APPLICATION = "koboldchat.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env.db(
+        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL lets the page read history while a reply job checkpoints; IMMEDIATE avoids
+    # "database is locked" upgrades when two writers meet.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    )
+else:
+    DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL], "capacity": 2000, "expiry": 60},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "CONFIG": {"capacity": 2000, "expiry": 60},
+        }
+    }
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- KoboldCpp and the LLM layer (agents app) -------------------------------------
+KOBOLDCPP_URL = env.str("KOBOLDCPP_URL", default="http://127.0.0.1:5001").rstrip("/")
+KOBOLDCPP_API = env.str("KOBOLDCPP_API", default="auto")
+KOBOLDCPP_PASSWORD = env.str("KOBOLDCPP_PASSWORD", default="")
+KOBOLDCPP_CHAT_TEMPLATE = env.str("KOBOLDCPP_CHAT_TEMPLATE", default="chatml")
+LLM_FIRST_TOKEN_TIMEOUT = env.float("LLM_FIRST_TOKEN_TIMEOUT", default=60.0)
+LLM_MAX_SILENCE = env.float("LLM_MAX_SILENCE", default=5.0)
+LLM_STREAM_TIMEOUT = env.float("LLM_STREAM_TIMEOUT", default=90.0)
+LLM_BUSY_RETRIES = env.int("LLM_BUSY_RETRIES", default=4)
+INTENT_DETECTION = env.str("INTENT_DETECTION", default="auto")
+INTENT_TIMEOUT = env.float("INTENT_TIMEOUT", default=30.0)
+KOBOLDCHAT_EMBEDDED_MODEL = env.str("KOBOLDCHAT_EMBEDDED_MODEL", default="auto")
+# Set by the run command when it started the embedded model (shown in the page).
+KOBOLDCHAT_BACKEND_LABEL = env.str("KOBOLDCHAT_BACKEND_LABEL", default="")
+
+# --- Chat behaviour ---------------------------------------------------------------
+CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=16000)
+CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=32 * 1024)
+CHAT_MAX_IMPORT_BYTES = env.int("CHAT_MAX_IMPORT_BYTES", default=5 * 1024 * 1024)
+CHAT_RATE_LIMIT_PER_MINUTE = env.int("CHAT_RATE_LIMIT_PER_MINUTE", default=20)
+BACKEND_CONCURRENCY = env.int("BACKEND_CONCURRENCY", default=1)
+CHAT_CHECKPOINT_SECONDS = env.float("CHAT_CHECKPOINT_SECONDS", default=1.0)
+CHAT_HEARTBEAT_STALE_SECONDS = env.float("CHAT_HEARTBEAT_STALE_SECONDS", default=30.0)
+CHAT_REAPER_INTERVAL_SECONDS = env.float("CHAT_REAPER_INTERVAL_SECONDS", default=15.0)
+
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "agents": {"level": LOG_LEVEL},
+        "chat": {"level": LOG_LEVEL},
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,35 @@
+"""Fixtures shared by the whole suite: the fake KoboldCpp and settings pointing at it."""
+
+import pytest
+
+from agents.http_client import reset_llm_http_client
+from tests.fake_kobold import FakeKobold
+
+
+@pytest.fixture
+def fake_kobold():
+    """A fresh fake KoboldCpp 1.76 on an ephemeral 127.0.0.1 port, stopped afterwards."""
+    server = FakeKobold()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kobold_settings(settings, fake_kobold):
+    """Settings that point the app at the fake (native API, heuristic intents)."""
+    settings.KOBOLDCPP_URL = fake_kobold.url
+    settings.KOBOLDCPP_API = "native"
+    settings.KOBOLDCPP_PASSWORD = ""
+    settings.INTENT_DETECTION = "heuristic"
+    settings.LLM_BUSY_RETRIES = 2
+    return settings
+
+
+@pytest.fixture(autouse=True)
+async def _fresh_llm_client():
+    """Each test's event loop gets its own shared client, closed at the end."""
+    yield
+    await reset_llm_http_client()
