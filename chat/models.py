@@ -18,7 +18,8 @@ class ConversationQuerySet(models.QuerySet):
         if not term:
             return self
         return self.filter(
-            models.Q(title__icontains=term) | models.Q(messages__content__icontains=term)
+            models.Q(title__icontains=term)
+            | models.Q(messages__content__icontains=term)
         ).distinct()
 
 
@@ -38,7 +39,9 @@ class Conversation(models.Model):
 
     class Meta:
         ordering = ["-updated_at", "-id"]
-        indexes = [models.Index(fields=["owner", "-updated_at"], name="conv_owner_recent")]
+        indexes = [
+            models.Index(fields=["owner", "-updated_at"], name="conv_owner_recent")
+        ]
 
     def __str__(self):
         return self.title or f"Conversation {self.pk}"
@@ -79,12 +82,16 @@ class Message(models.Model):
         max_length=16, choices=Status.choices, default=Status.COMPLETE
     )
     intent = models.CharField(max_length=32, blank=True)
-    intent_source = models.CharField(max_length=16, choices=IntentSource.choices, blank=True)
+    intent_source = models.CharField(
+        max_length=16, choices=IntentSource.choices, blank=True
+    )
     genkey = models.CharField(max_length=64, blank=True)
     finish_reason = models.CharField(max_length=16, blank=True)
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
-    ttft_ms = models.PositiveIntegerField("time to first token (ms)", null=True, blank=True)
+    ttft_ms = models.PositiveIntegerField(
+        "time to first token (ms)", null=True, blank=True
+    )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
@@ -96,8 +103,12 @@ class Message(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [
-            models.Index(fields=["conversation", "created_at", "id"], name="msg_conv_order"),
-            models.Index(fields=["status", "heartbeat_at"], name="msg_status_heartbeat"),
+            models.Index(
+                fields=["conversation", "created_at", "id"], name="msg_conv_order"
+            ),
+            models.Index(
+                fields=["status", "heartbeat_at"], name="msg_status_heartbeat"
+            ),
             models.Index(fields=["created_at"], name="msg_created"),
         ]
 
@@ -169,7 +180,9 @@ class ApiKey(models.Model):
         """Create a key for `user`; return it with the raw key, which is never stored."""
         prefix = secrets.token_hex(cls.PREFIX_LEN // 2)
         raw = f"kc_{prefix}_{secrets.token_urlsafe(32)}"
-        key = cls.objects.create(user=user, name=name, prefix=prefix, key_hash=cls.hash_key(raw))
+        key = cls.objects.create(
+            user=user, name=name, prefix=prefix, key_hash=cls.hash_key(raw)
+        )
         return key, raw
 
     @classmethod
@@ -178,7 +191,9 @@ class ApiKey(models.Model):
         parts = (raw or "").split("_", 2)
         if len(parts) != 3 or parts[0] != "kc":
             return None
-        key = cls.objects.active().select_related("user").filter(prefix=parts[1]).first()
+        key = (
+            cls.objects.active().select_related("user").filter(prefix=parts[1]).first()
+        )
         if key is None or not hmac.compare_digest(key.key_hash, cls.hash_key(raw)):
             return None
         if not key.user.is_active:

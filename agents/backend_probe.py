@@ -1,0 +1,107 @@
+"""What the backend is and how it is doing: the KoboldCpp probe, token counts, backend info.
+
+KoboldCpp answers its `/api/extra/*` GETs without taking the generation lock, so these are cheap.
+"""
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+from agents.backend_transport import Backend
+from agents.errors import BackendProtocolError
+
+# llama-cpp-python's default n_ctx; OpenAI-style servers do not publish their context size.
+FALLBACK_CONTEXT = 2048
+_PROTECTED_MODEL = "koboldcpp/protected-model"
+
+
+@dataclass
+class BackendInfo:
+    """A snapshot of the backend for the health view and the context budget."""
+
+    url: str
+    api: str
+    model: str
+    version: str
+    protected: bool
+    max_context: int
+    idle: bool | None
+    queue: int | None
+    latency_ms: float
+
+
+async def probe_koboldcpp(backend: Backend) -> bool:
+    """True when /api/extra/version says "KoboldCpp"; False for any other answer.
+
+    Raises BackendUnreachable when nothing answers at all.
+    """
+    try:
+        data = await backend.request_json("GET", "/api/extra/version", retry_busy=False)
+    except BackendProtocolError:
+        return False
+    return isinstance(data, dict) and data.get("result") == "KoboldCpp"
+
+
+async def tokencount(backend: Backend, text: str) -> int:
+    """Tokens in `text` without the BOS token, from /api/extra/tokencount."""
+    data = await backend.request_json(
+        "POST", "/api/extra/tokencount", json={"prompt": text, "special": False}
+    )
+    try:
+        return int(data["value"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BackendProtocolError("tokencount answered without a value") from exc
+
+
+async def backend_info(backend: Backend, api: str, *, koboldcpp: bool) -> BackendInfo:
+    """Gather the info of a KoboldCpp backend, or of an OpenAI-compatible one."""
+    started = time.perf_counter()
+    if not koboldcpp:
+        models = await backend.request_json("GET", "/v1/models")
+        return BackendInfo(
+            url=backend.base_url,
+            api=api,
+            model=_first_model(models),
+            version="",
+            protected=bool(backend.password),
+            max_context=FALLBACK_CONTEXT,
+            idle=None,
+            queue=None,
+            latency_ms=_ms_since(started),
+        )
+    version = await backend.request_json("GET", "/api/extra/version")
+    latency_ms = _ms_since(started)
+    model, context, perf = await asyncio.gather(
+        backend.request_json("GET", "/api/v1/model"),
+        backend.request_json("GET", "/api/extra/true_max_context_length"),
+        backend.request_json("GET", "/api/extra/perf"),
+    )
+    try:
+        name = model["result"]
+        if name == _PROTECTED_MODEL:
+            # /v1/models has no auth check, so it names the model even when protected.
+            name = _first_model(await backend.request_json("GET", "/v1/models"))
+        return BackendInfo(
+            url=backend.base_url,
+            api=api,
+            model=name,
+            version=str(version.get("version", "")),
+            protected=bool(version.get("protected", False)),
+            max_context=int(context["value"]),
+            idle=bool(perf["idle"]) if "idle" in perf else None,
+            queue=int(perf["queue"]) if "queue" in perf else None,
+            latency_ms=latency_ms,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BackendProtocolError("unexpected KoboldCpp info answer") from exc
+
+
+def _first_model(models: object) -> str:
+    try:
+        return str(models["data"][0]["id"])
+    except (KeyError, IndexError, TypeError) as exc:
+        raise BackendProtocolError("/v1/models lists no model") from exc
+
+
+def _ms_since(started: float) -> float:
+    return round((time.perf_counter() - started) * 1000, 1)

@@ -1,0 +1,151 @@
+"""Conversations out to JSON and Markdown, and back in from JSON (validated, size-limited).
+Shared by the REST API and the admin so that both give the same files."""
+
+import json
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Prefetch, QuerySet
+from django.utils import timezone
+from pydantic import ValidationError
+
+from chat.errors import ChatError
+from chat.models import Conversation, Message
+from chat.schemas import ExportedConversation
+
+FORMAT = "koboldchat.conversation"
+FORMAT_MANY = "koboldchat.conversations"
+VERSION = 1
+MESSAGE_FIELDS = (
+    "role",
+    "content",
+    "status",
+    "intent",
+    "intent_source",
+    "finish_reason",
+    "error_code",
+    "prompt_tokens",
+    "completion_tokens",
+    "ttft_ms",
+    "duration_ms",
+)
+ROLE_HEADINGS = {"system": "System", "user": "User", "assistant": "Assistant"}
+
+
+def with_messages(conversations: QuerySet) -> QuerySet:
+    """Conversations with their messages in order, in two queries whatever their number."""
+    ordered = Message.objects.order_by("created_at", "id")
+    return conversations.select_related("owner").prefetch_related(
+        Prefetch("messages", queryset=ordered)
+    )
+
+
+def conversation_export(conversation: Conversation) -> dict:
+    """One conversation in the export format (the importer reads exactly this)."""
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "title": conversation.title,
+        "system_prompt": conversation.system_prompt,
+        "temperature": conversation.temperature,
+        "top_p": conversation.top_p,
+        "max_tokens": conversation.max_tokens,
+        "created_at": conversation.created_at.isoformat(),
+        "updated_at": conversation.updated_at.isoformat(),
+        "messages": [
+            {name: getattr(m, name) for name in MESSAGE_FIELDS}
+            | {"created_at": m.created_at.isoformat()}
+            for m in conversation.messages.all()
+        ],
+    }
+
+
+def export_json(conversation: Conversation) -> str:
+    return json.dumps(conversation_export(conversation), ensure_ascii=False, indent=2)
+
+
+def export_json_many(conversations: Iterable[Conversation]) -> str:
+    """Several conversations (the admin action): each one in the single format."""
+    document = {
+        "format": FORMAT_MANY,
+        "version": VERSION,
+        "conversations": [conversation_export(c) for c in conversations],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2)
+
+
+def export_markdown(conversation: Conversation) -> str:
+    """A transcript to read: a heading per message, the text as written."""
+    lines = [f"# {conversation.title or f'Conversation {conversation.pk}'}", ""]
+    lines.append(f"_Exported from koboldchat on {timezone.now():%Y-%m-%d %H:%M} UTC._")
+    if conversation.system_prompt:
+        lines += ["", "**System prompt:**", "", conversation.system_prompt]
+    for message in conversation.messages.all():
+        heading = ROLE_HEADINGS.get(message.role, message.role)
+        when = f"{message.created_at:%Y-%m-%d %H:%M}"
+        note = "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
+        lines += ["", f"## {heading} — {when}{note}", "", message.content]
+    return "\n".join(lines) + "\n"
+
+
+def export_markdown_many(conversations: Iterable[Conversation]) -> str:
+    return "\n---\n\n".join(export_markdown(c) for c in conversations)
+
+
+def conversation_import(*, owner, raw: bytes) -> Conversation:
+    """Create a conversation of `owner` from an export file. Raises ChatError
+    (bad_request) for a file that is too big, not JSON, or not in the format."""
+    limit = settings.CHAT_MAX_IMPORT_BYTES
+    if len(raw) > limit:
+        raise ChatError("bad_request", f"The file is larger than {limit} bytes.")
+    try:
+        data = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ChatError("bad_request", f"The file is not JSON: {exc}.") from exc
+    try:
+        document = ExportedConversation.model_validate(data)
+    except ValidationError as exc:
+        raise ChatError("bad_request", _validation_summary(exc)) from exc
+    return _conversation_store(owner=owner, document=document)
+
+
+def _validation_summary(exc: ValidationError) -> str:
+    problems = [
+        f"{'.'.join(str(p) for p in error['loc']) or 'file'}: {error['msg']}"
+        for error in exc.errors()[:5]
+    ]
+    return "Not a koboldchat conversation export: " + "; ".join(problems) + "."
+
+
+def _conversation_store(*, owner, document: ExportedConversation) -> Conversation:
+    now = timezone.now()
+    with transaction.atomic():
+        conversation = Conversation.objects.create(
+            owner=owner,
+            title=document.title.strip(),
+            system_prompt=document.system_prompt,
+            temperature=document.temperature,
+            top_p=document.top_p,
+            max_tokens=document.max_tokens,
+            updated_at=now,
+        )
+        Message.objects.bulk_create(
+            [
+                Message(
+                    conversation=conversation,
+                    **_imported_fields(m.model_dump(), now),
+                )
+                for m in document.messages
+            ]
+        )
+    return conversation
+
+
+def _imported_fields(fields: dict, now) -> dict:
+    # A reply that was still being written has no job here: it would block the user's
+    # next message and wait for a reaper, so it arrives as interrupted.
+    if fields["status"] in Message.PENDING_STATUSES:
+        fields["status"] = Message.Status.INTERRUPTED
+    fields["created_at"] = fields["created_at"] or now
+    return fields

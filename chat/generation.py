@@ -1,0 +1,276 @@
+"""Starting, stopping, waiting for and watching replies: what the socket and the REST API
+call. The job itself is `chat.reply_job.GenerationJob`."""
+
+import asyncio
+import logging
+import weakref
+from collections.abc import AsyncIterator
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from agents.events import ChatTurn
+from agents.orchestrator import ReplyOverrides
+from chat import services
+from chat.frames import FrameFilter
+from chat.models import Conversation, Message
+from chat.reply_job import (
+    GenerationJob,
+    ReplyRequest,
+    local_job,
+    reply_group,
+    user_group,
+)
+
+log = logging.getLogger(__name__)
+
+CONTINUE_INSTRUCTION = (
+    "Continue your previous answer exactly where it stopped, without repeating it."
+)
+SNAPSHOT_WAIT_SECONDS = 2.0
+
+
+def _overrides(conversation: Conversation) -> ReplyOverrides:
+    return ReplyOverrides(
+        system_prompt=conversation.system_prompt or None,
+        temperature=conversation.temperature,
+        top_p=conversation.top_p,
+        max_tokens=conversation.max_tokens,
+    )
+
+
+def _launch(request: ReplyRequest) -> GenerationJob:
+    ensure_reaper()
+    job = GenerationJob(request)
+    job.start()
+    return job
+
+
+async def reply_start(*, user, text, conversation_id=None, simple: bool = False):
+    """Store the user's message and start the reply job; return (conversation, user
+    message, assistant message). Raises ChatError for bad input, busy or rate limit."""
+    conversation, user_message, assistant = await database_sync_to_async(
+        services.exchange_create
+    )(user=user, text=text, conversation_id=conversation_id)
+    history = await database_sync_to_async(services.history_before)(
+        message=user_message
+    )
+    payload = await database_sync_to_async(services.message_payload)(user_message)
+    _launch(
+        ReplyRequest(
+            message_id=assistant.pk,
+            conversation_id=conversation.pk,
+            user_id=user.pk,
+            history=history,
+            text=text,
+            overrides=_overrides(conversation),
+            simple=simple,
+            announce={
+                "type": "user_message",
+                "conversation_title": conversation.title,
+                "message": payload,
+            },
+        )
+    )
+    log.info(
+        "user %s: message %s -> reply %s in conversation %s",
+        user.pk, user_message.pk, assistant.pk, conversation.pk,
+    )  # fmt: skip
+    return conversation, user_message, assistant
+
+
+async def reply_regenerate(*, user, conversation_id):
+    """Answer the last user message of a conversation again, replacing the last reply."""
+    conversation, user_message, assistant = await database_sync_to_async(
+        services.regeneration_create
+    )(user=user, conversation_id=conversation_id)
+    turns = await database_sync_to_async(services.history_before)(message=assistant)
+    _launch(
+        ReplyRequest(
+            message_id=assistant.pk,
+            conversation_id=conversation.pk,
+            user_id=user.pk,
+            history=turns[:-1],
+            text=user_message.content,
+            overrides=_overrides(conversation),
+            announce={"type": "regenerate"},
+        )
+    )
+    return conversation, user_message, assistant
+
+
+async def reply_continue(*, user, conversation_id):
+    """Extend the last reply (cut by the length limit); new text is appended to it."""
+    conversation, assistant = await database_sync_to_async(
+        services.continuation_prepare
+    )(user=user, conversation_id=conversation_id)
+    turns = await database_sync_to_async(services.history_before)(message=assistant)
+    _launch(
+        ReplyRequest(
+            message_id=assistant.pk,
+            conversation_id=conversation.pk,
+            user_id=user.pk,
+            history=[*turns, ChatTurn(role="assistant", content=assistant.content)],
+            text=CONTINUE_INSTRUCTION,
+            overrides=_overrides(conversation),
+            prefix=assistant.content,
+            announce={"type": "continue", "offset": len(assistant.content)},
+        )
+    )
+    return conversation, assistant
+
+
+async def reply_stop(*, user, message_id) -> Message:
+    """Stop a reply of `user` wherever its job runs (this process or another)."""
+    message = await database_sync_to_async(services.message_get)(
+        user=user, message_id=message_id
+    )
+    if message.is_pending:
+        job = local_job(message.pk)
+        if job is not None:
+            await job.stop()
+        else:
+            await get_channel_layer().group_send(
+                reply_group(message.pk), {"type": "job.stop"}
+            )
+    return message
+
+
+async def reply_wait(message_id: int, *, poll_seconds: float = 0.2) -> Message:
+    """Wait until the reply is no longer pending and return its row."""
+    job = local_job(message_id)
+    if job is not None:
+        await job.done.wait()
+    while True:
+        message = await database_sync_to_async(
+            Message.objects.select_related("conversation").get
+        )(pk=message_id)
+        if not message.is_pending:
+            return message
+        await asyncio.sleep(poll_seconds)
+
+
+async def snapshot_request(message_id: int, reply_to: str) -> dict | None:
+    """Ask the reply's job for its snapshot. A job of this process answers at once (the
+    frame is returned); another process answers on `reply_to` as a `chat.snapshot`."""
+    job = local_job(message_id)
+    if job is not None:
+        return job.snapshot()
+    await get_channel_layer().group_send(
+        reply_group(message_id), {"type": "job.snapshot", "reply_to": reply_to}
+    )
+    return None
+
+
+def snapshot_from_database(message: Message) -> dict:
+    """What is known without a job: the last checkpoint, or the final text."""
+    return {
+        "type": "snapshot",
+        "conversation_id": message.conversation_id,
+        "message_id": message.pk,
+        "status": message.status,
+        "content": message.content,
+        "offset": len(message.content),
+        "intent": message.intent,
+        "intent_source": message.intent_source,
+    }
+
+
+def end_frame_from_database(message: Message) -> dict:
+    payload = services.message_payload(message)
+    return {
+        "type": "end",
+        "conversation_id": message.conversation_id,
+        "message_id": message.pk,
+        "status": message.status,
+        "finish_reason": message.finish_reason,
+        "content": message.content,
+        "html": payload["html"],
+        "metrics": payload["metrics"],
+        "error_code": message.error_code,
+    }
+
+
+async def reply_frames(conversation_id: int, message_id: int) -> AsyncIterator[dict]:
+    """The frames of one reply for one listener (the REST stream): a snapshot of what was
+    already sent, then the live frames after it, ending with `end`."""
+    layer = get_channel_layer()
+    message = await database_sync_to_async(
+        Message.objects.select_related("conversation").get
+    )(pk=message_id, conversation_id=conversation_id)
+    if not message.is_pending:
+        yield end_frame_from_database(message)
+        return
+    group = user_group(message.conversation.owner_id)
+    channel = await layer.new_channel()
+    await layer.group_add(group, channel)
+    frames = FrameFilter()
+    try:
+        frames.expect_snapshot(message_id)
+        snapshot = await snapshot_request(message_id, channel)
+        if snapshot is None:
+            snapshot = await _await_snapshot(layer, channel, frames, message_id)
+        for frame in frames.on_snapshot(snapshot):
+            yield frame
+            if frame["type"] == "end":
+                return
+        if snapshot["status"] not in Message.PENDING_STATUSES:
+            message = await database_sync_to_async(Message.objects.get)(pk=message_id)
+            yield end_frame_from_database(message)
+            return
+        while True:
+            event = await layer.receive(channel)
+            frame = event.get("frame", {})
+            if frame.get("message_id") != message_id:
+                continue
+            for out in frames.on_frame(frame):
+                yield out
+                if out["type"] == "end":
+                    return
+    finally:
+        await layer.group_discard(group, channel)
+
+
+async def _await_snapshot(layer, channel, frames: FrameFilter, message_id: int) -> dict:
+    try:
+        async with asyncio.timeout(SNAPSHOT_WAIT_SECONDS):
+            while True:
+                event = await layer.receive(channel)
+                frame = event.get("frame", {})
+                if (
+                    event.get("type") == "chat.snapshot"
+                    and frame["message_id"] == message_id
+                ):
+                    return frame
+                if frame.get("message_id") == message_id:
+                    frames.on_frame(frame)  # buffered until the snapshot
+    except TimeoutError:
+        message = await database_sync_to_async(Message.objects.get)(pk=message_id)
+        return snapshot_from_database(message)
+
+
+_reapers: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]" = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def ensure_reaper() -> None:
+    """Start, once per event loop, the task that marks replies of dead jobs interrupted."""
+    loop = asyncio.get_running_loop()
+    task = _reapers.get(loop)
+    if task is None or task.done():
+        _reapers[loop] = loop.create_task(_reap_forever(), name="reply-reaper")
+
+
+async def _reap_forever() -> None:
+    while True:
+        try:
+            count = await database_sync_to_async(services.replies_reap)(
+                stale_seconds=settings.CHAT_HEARTBEAT_STALE_SECONDS
+            )
+            if count:
+                log.warning("marked %s replies of dead jobs as interrupted", count)
+        except Exception:
+            log.exception("the reply reaper failed; it will try again")
+        await asyncio.sleep(settings.CHAT_REAPER_INTERVAL_SECONDS)

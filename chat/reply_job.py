@@ -1,0 +1,337 @@
+"""One job per assistant reply: an asyncio task owned by the server process, not by any
+socket. It waits its turn, streams through the orchestrator, fans frames out to the owner's
+sockets, checkpoints about once a second, and answers `stop` and `snapshot` requests."""
+
+import asyncio
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+
+from agents.errors import LLMError
+from agents.events import ChatTurn, Finished, IntentDecided, TextDelta
+from agents.orchestrator import Orchestrator, ReplyOverrides
+from chat import services
+from chat.backend_queue import get_backend_queue
+from chat.models import Message
+from chat.rendering import render_markdown
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
+_jobs: dict[int, "GenerationJob"] = {}
+
+
+def user_group(user_id: int) -> str:
+    """Every socket (and REST stream) of a user listens here."""
+    return f"user.{user_id}"
+
+
+def reply_group(message_id: int) -> str:
+    """The job of a reply listens here for `stop` and `snapshot` requests."""
+    return f"reply.{message_id}"
+
+
+def local_job(message_id: int) -> "GenerationJob | None":
+    return _jobs.get(message_id)
+
+
+@dataclass
+class ReplyRequest:
+    """What a job needs to know, all read before it starts."""
+
+    message_id: int
+    conversation_id: int
+    user_id: int
+    history: list[ChatTurn]
+    text: str
+    overrides: ReplyOverrides
+    simple: bool = False
+    prefix: str = ""  # text already in the reply (continue)
+    announce: dict = field(default_factory=dict)  # first frame: what started this reply
+
+
+class GenerationJob:
+    def __init__(self, request: ReplyRequest):
+        self.request = request
+        self.message_id = request.message_id
+        self.job_id = f"{request.message_id}-{uuid.uuid4().hex[:8]}"
+        self.genkey = f"kc-{uuid.uuid4().hex}"
+        self.status = Message.Status.QUEUED
+        self.content = request.prefix
+        self.sent = len(request.prefix)  # characters already sent in frames
+        self.intent: IntentDecided | None = None
+        self.finished: Finished | None = None
+        self.done = asyncio.Event()
+        self._pending: list[str] = []
+        self._wake = asyncio.Event()
+        self._stop_requested = False
+        self._upstream_started = False
+        self._layer = get_channel_layer()
+        self._task: asyncio.Task | None = None
+        self._work: asyncio.Task | None = None
+        self._started_at = time.monotonic()
+        self._first_token_at: float | None = None
+
+    # --- lifecycle -----------------------------------------------------------------
+    def start(self) -> asyncio.Task:
+        _jobs[self.message_id] = self
+        self._task = asyncio.create_task(self._run(), name=f"reply-{self.message_id}")
+        return self._task
+
+    async def _run(self) -> None:
+        channel = await self._layer.new_channel()
+        await self._layer.group_add(reply_group(self.message_id), channel)
+        control = asyncio.create_task(self._control_loop(channel))
+        ticker = asyncio.create_task(self._ticker())
+        sender = asyncio.create_task(self._sender())
+        queue = get_backend_queue()
+        error: LLMError | None = None
+        if self.request.announce:
+            await self._broadcast(
+                dict(self.request.announce, message_id=self.message_id)
+            )
+        try:
+            self._work = asyncio.create_task(self._generate(queue))
+            await self._work
+        except asyncio.CancelledError:
+            if not self._stop_requested:
+                raise
+        except LLMError as exc:
+            error = exc
+            log.warning(
+                "reply %s failed: %s (%s, upstream status %s)",
+                self.message_id, exc.code, exc, exc.status,
+            )  # fmt: skip
+        except Exception as exc:
+            error = LLMError(f"Unexpected failure: {exc}")
+            log.exception("reply %s crashed", self.message_id)
+        finally:
+            await asyncio.shield(queue.release(self.job_id))
+            ticker.cancel()
+            await self._flush(sender)
+            await asyncio.shield(self._finish(error))
+            control.cancel()
+            await self._layer.group_discard(reply_group(self.message_id), channel)
+            _jobs.pop(self.message_id, None)
+            self.done.set()
+
+    async def _generate(self, queue) -> None:
+        log.info("reply %s queued (job %s)", self.message_id, self.job_id)
+        await queue.wait_turn(self.job_id, self._announce_position)
+        self.status = Message.Status.STREAMING
+        self._started_at = time.monotonic()  # metrics measure the model, not the queue
+        log.info("reply %s generating with genkey %s", self.message_id, self.genkey)
+        orchestrator = Orchestrator()
+        self._abort = orchestrator.service.abort
+        r = self.request
+        run = orchestrator.simple_reply if r.simple else orchestrator.reply
+        self._upstream_started = True
+        async for event in run(
+            r.history, r.text, overrides=r.overrides, genkey=self.genkey
+        ):
+            if isinstance(event, TextDelta):
+                self._on_text(event.text)
+            elif isinstance(event, IntentDecided):
+                await self._on_intent(event)
+            elif isinstance(event, Finished):
+                self.finished = event
+
+    # --- events from the model -------------------------------------------------------
+    async def _on_intent(self, decision: IntentDecided) -> None:
+        self.intent = decision
+        await database_sync_to_async(services.reply_update)(
+            message_id=self.message_id,
+            status=Message.Status.STREAMING,
+            intent=decision.intent,
+            intent_source=decision.source,
+            genkey=self.genkey,
+        )
+        await self._broadcast(
+            {
+                "type": "start",
+                "conversation_id": self.request.conversation_id,
+                "message_id": self.message_id,
+                "intent": decision.intent,
+                "intent_source": decision.source,
+            }
+        )
+
+    def _on_text(self, text: str) -> None:
+        if not text:
+            return
+        if self._first_token_at is None:
+            self._first_token_at = time.monotonic()
+        self.content += text
+        self._pending.append(text)
+        self._wake.set()
+
+    # --- frames ----------------------------------------------------------------------
+    async def _broadcast(self, frame: dict) -> None:
+        frame.setdefault("conversation_id", self.request.conversation_id)
+        await self._layer.group_send(
+            user_group(self.request.user_id), {"type": "chat.frame", "frame": frame}
+        )
+
+    async def _announce_position(self, position: int) -> None:
+        await self._broadcast(
+            {"type": "queued", "message_id": self.message_id, "position": position}
+        )
+
+    async def _sender(self) -> None:
+        """Send pending text as soon as possible; what arrives meanwhile joins the next
+        frame, so a fast model gives fewer, larger frames and never later ones."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._pending:
+                continue
+            text = "".join(self._pending)
+            self._pending.clear()
+            offset = self.sent
+            self.sent += len(text)
+            await self._broadcast(
+                {
+                    "type": "token",
+                    "message_id": self.message_id,
+                    "offset": offset,
+                    "text": text,
+                }
+            )
+
+    async def _flush(self, sender: asyncio.Task) -> None:
+        """Let the sender drain what is pending, then stop it."""
+        while self._pending and not sender.done():
+            self._wake.set()
+            await asyncio.sleep(0)
+        sender.cancel()
+        if self._pending:  # the sender died: send the rest ourselves
+            text, offset = "".join(self._pending), self.sent
+            self._pending.clear()
+            self.sent += len(text)
+            await self._broadcast(
+                {
+                    "type": "token",
+                    "message_id": self.message_id,
+                    "offset": offset,
+                    "text": text,
+                }
+            )
+
+    def snapshot(self) -> dict:
+        """The text already sent in frames: live frames continue from its end."""
+        return {
+            "type": "snapshot",
+            "conversation_id": self.request.conversation_id,
+            "message_id": self.message_id,
+            "status": self.status,
+            "content": self.content[: self.sent],
+            "offset": self.sent,
+            "intent": self.intent.intent if self.intent else "",
+            "intent_source": self.intent.source if self.intent else "",
+        }
+
+    # --- control: stop and snapshot requests from any process ---------------------------
+    async def _control_loop(self, channel: str) -> None:
+        while True:
+            message = await self._layer.receive(channel)
+            if message.get("type") == "job.stop":
+                await self.stop()
+            elif message.get("type") == "job.snapshot" and message.get("reply_to"):
+                await self._layer.send(
+                    message["reply_to"],
+                    {"type": "chat.snapshot", "frame": self.snapshot()},
+                )
+
+    async def stop(self) -> None:
+        if self._stop_requested or self.done.is_set():
+            return
+        log.info("reply %s: stop requested", self.message_id)
+        self._stop_requested = True
+        if self._work is not None:
+            self._work.cancel()
+
+    async def _ticker(self) -> None:
+        """Checkpoint the text about once a second; beat the heart while nothing changes."""
+        queue = get_backend_queue()
+        written, beat = len(self.request.prefix), time.monotonic()
+        while True:
+            await asyncio.sleep(settings.CHAT_CHECKPOINT_SECONDS)
+            now = time.monotonic()
+            if len(self.content) != written:
+                written = len(self.content)
+                await database_sync_to_async(services.reply_checkpoint)(
+                    message_id=self.message_id, content=self.content
+                )
+            elif now - beat >= HEARTBEAT_SECONDS:
+                await database_sync_to_async(services.reply_heartbeat)(
+                    message_ids=[self.message_id]
+                )
+            else:
+                continue
+            beat = now
+            await queue.keep_alive(self.job_id)
+
+    # --- the end ---------------------------------------------------------------------
+    async def _finish(self, error: LLMError | None) -> None:
+        if self._stop_requested and self._upstream_started:
+            try:
+                await asyncio.wait_for(self._abort(self.genkey), timeout=2.0)
+            except Exception:
+                log.exception(
+                    "reply %s: abort of %s failed", self.message_id, self.genkey
+                )
+        if error is not None:
+            status, reason = Message.Status.ERROR, ""
+        elif self._stop_requested:
+            status, reason = Message.Status.STOPPED, "stopped"
+        else:
+            status = Message.Status.COMPLETE
+            reason = self.finished.finish_reason if self.finished else ""
+        self.status = status
+        elapsed = time.monotonic() - self._started_at
+        fields = {
+            "status": status,
+            "content": self.content,
+            "finish_reason": reason,
+            "error_code": error.code if error else "",
+            "duration_ms": int(elapsed * 1000),
+        }
+        if self._first_token_at is not None:
+            fields["ttft_ms"] = int((self._first_token_at - self._started_at) * 1000)
+        if self.finished is not None:
+            fields["prompt_tokens"] = self.finished.prompt_tokens
+            fields["completion_tokens"] = self.finished.completion_tokens
+        await database_sync_to_async(services.reply_update)(
+            message_id=self.message_id, **fields
+        )
+        message = await database_sync_to_async(Message.objects.get)(pk=self.message_id)
+        if error is not None:
+            await self._broadcast(
+                {
+                    "type": "error",
+                    "code": error.code,
+                    "message": str(error),
+                    "message_id": self.message_id,
+                }
+            )
+        await self._broadcast(
+            {
+                "type": "end",
+                "message_id": self.message_id,
+                "status": status,
+                "finish_reason": reason,
+                "content": self.content,
+                "html": render_markdown(self.content),
+                "metrics": message.metrics(),
+                "error_code": fields["error_code"],
+            }
+        )
+        log.info(
+            "reply %s ended %s (%s chars, reason %r)",
+            self.message_id, status, len(self.content), reason,
+        )  # fmt: skip

@@ -1,0 +1,112 @@
+// The settings dialog: this conversation's system prompt and sampler overrides, and the
+// user's API keys (create: the raw key is shown once; revoke).
+import { api, itemsOf } from "./api.js";
+import { t } from "./config.js";
+import { confirmDialog } from "./dialogs.js";
+import { copyText } from "./messages.js";
+
+const dialog = document.getElementById("settings-dialog");
+const convForm = document.getElementById("conv-settings");
+const keyList = document.getElementById("key-list");
+const keyForm = document.getElementById("key-create");
+const created = document.getElementById("key-created");
+const rawKey = document.getElementById("key-raw");
+
+function numberOrNull(value, parse) {
+  const text = String(value).trim();
+  return text === "" ? null : parse(text);
+}
+
+async function saveConversation(conversationId) {
+  const data = new FormData(convForm);
+  const status = convForm.querySelector(".form-status");
+  try {
+    await api("PATCH", `conversations/${conversationId}`, {
+      system_prompt: String(data.get("system_prompt") ?? ""),
+      temperature: numberOrNull(data.get("temperature"), Number.parseFloat),
+      max_tokens: numberOrNull(data.get("max_tokens"), (v) => Number.parseInt(v, 10)),
+    });
+    status.textContent = t("saved");
+  } catch (error) {
+    status.textContent = t("request_failed", { status: error.status ?? "?" });
+  }
+  setTimeout(() => (status.textContent = ""), 2500);
+}
+
+function keyItem(key) {
+  const li = document.createElement("li");
+  const revoked = Boolean(key.revoked_at) || key.is_active === false || key.active === false;
+  li.classList.toggle("revoked", revoked);
+  const name = Object.assign(document.createElement("span"), {
+    className: "grow",
+    textContent: `${key.name || "—"} (kc_${key.prefix ?? "?"}…)`,
+  });
+  const used = Object.assign(document.createElement("span"), {
+    className: "muted small",
+    textContent: revoked
+      ? t("revoked")
+      : key.last_used_at
+        ? t("last_used", { when: new Date(key.last_used_at).toLocaleString() })
+        : t("never_used"),
+  });
+  li.append(name, used);
+  if (!revoked) {
+    const button = Object.assign(document.createElement("button"), {
+      type: "button",
+      className: "btn btn-small",
+      textContent: t("revoke"),
+    });
+    button.addEventListener("click", () => revokeKey(key));
+    li.append(button);
+  }
+  return li;
+}
+
+async function loadKeys() {
+  try {
+    const keys = itemsOf(await api("GET", "keys"));
+    keyList.replaceChildren(...keys.map(keyItem));
+    if (keys.length === 0) {
+      keyList.append(Object.assign(document.createElement("li"), { textContent: t("no_keys") }));
+    }
+  } catch (error) {
+    keyList.replaceChildren(
+      Object.assign(document.createElement("li"), {
+        textContent: t("request_failed", { status: error.status ?? "?" }),
+      }),
+    );
+  }
+}
+
+async function revokeKey(key) {
+  if (!(await confirmDialog(t("revoke_confirm", { name: key.name || key.prefix }), t("revoke")))) {
+    return;
+  }
+  await api("DELETE", `keys/${key.id}`);
+  await loadKeys();
+}
+
+async function createKey(event) {
+  event.preventDefault();
+  const name = String(new FormData(keyForm).get("name") ?? "").trim();
+  const result = await api("POST", "keys", { name });
+  rawKey.value = result.key;
+  created.hidden = false;
+  keyForm.reset();
+  await loadKeys();
+}
+
+export function initSettings(getConversationId) {
+  document.getElementById("open-settings").addEventListener("click", () => {
+    created.hidden = true;
+    rawKey.value = "";
+    dialog.showModal();
+    loadKeys();
+  });
+  convForm?.addEventListener("submit", (event) => {
+    event.preventDefault();
+    saveConversation(getConversationId());
+  });
+  keyForm.addEventListener("submit", createKey);
+  document.getElementById("key-copy").addEventListener("click", () => copyText(rawKey.value));
+}

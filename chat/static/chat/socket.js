@@ -1,0 +1,67 @@
+// A WebSocket that reconnects by itself, with exponential backoff and jitter.
+const MAX_DELAY_MS = 10_000;
+
+export class ChatSocket {
+  /** `handlers`: onFrame(frame), onOpen(), onState("open" | "closed"). */
+  constructor(path, handlers) {
+    this.url = `${location.protocol === "https:" ? "wss:" : "ws:"}//${location.host}${path}`;
+    this.handlers = handlers;
+    this.attempt = 0;
+    this.leaving = false;
+    this.timer = null;
+    window.addEventListener("pagehide", () => {
+      this.leaving = true;
+      this.ws?.close(1000);
+    });
+    window.addEventListener("online", () => this.reconnectNow());
+    this.connect();
+  }
+
+  connect() {
+    this.timer = null;
+    const ws = new WebSocket(this.url);
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      this.attempt = 0;
+      this.handlers.onState("open");
+      this.handlers.onOpen();
+    });
+    ws.addEventListener("message", (event) => {
+      let frame;
+      try {
+        frame = JSON.parse(event.data);
+      } catch {
+        return;
+      }
+      if (frame && typeof frame === "object") this.handlers.onFrame(frame);
+    });
+    ws.addEventListener("close", () => {
+      if (this.ws !== ws || this.leaving) return;
+      this.handlers.onState("closed");
+      this.scheduleReconnect();
+    });
+  }
+
+  scheduleReconnect() {
+    const ceiling = Math.min(MAX_DELAY_MS, 500 * 2 ** this.attempt);
+    this.attempt += 1;
+    this.timer = setTimeout(() => this.connect(), ceiling / 2 + Math.random() * (ceiling / 2));
+  }
+
+  reconnectNow() {
+    if (this.ws?.readyState === WebSocket.OPEN || this.timer === null) return;
+    clearTimeout(this.timer);
+    this.connect();
+  }
+
+  get isOpen() {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  /** Send one JSON frame; false when the socket is not open (the caller keeps the text). */
+  send(frame) {
+    if (!this.isOpen) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+}

@@ -1,0 +1,96 @@
+"""The fair line in front of KoboldCpp, in-process and in Redis."""
+
+import asyncio
+import uuid
+
+import pytest
+
+from chat.backend_queue import LocalBackendQueue, RedisBackendQueue
+
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def _redis_up() -> bool:
+    import redis
+
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
+
+
+
+@pytest.fixture(params=["local", "redis"])
+def make_queue(request):
+    if request.param == "redis" and not _redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+
+    def make(concurrency=1):
+        if request.param == "local":
+            return LocalBackendQueue(concurrency)
+        return RedisBackendQueue(REDIS_URL, concurrency, f"test-{uuid.uuid4().hex}")
+
+    return make
+
+
+async def _serve(queue, job_id, log, positions, hold=0.05):
+    async def on_position(position):
+        positions.setdefault(job_id, []).append(position)
+
+    await queue.wait_turn(job_id, on_position)
+    log.append(("start", job_id))
+    await asyncio.sleep(hold)
+    log.append(("end", job_id))
+    await queue.release(job_id)
+
+
+async def test_jobs_run_one_at_a_time_first_come_first_served(make_queue):
+    """With concurrency 1, jobs never overlap and start in arrival order; each waiting
+    job hears its position and each change of it."""
+    queue, log, positions = make_queue(), [], {}
+    tasks = []
+    for name in ("a", "b", "c", "d"):
+        tasks.append(asyncio.create_task(_serve(queue, name, log, positions)))
+        await asyncio.sleep(0.01)
+    await asyncio.gather(*tasks)
+    assert log == [(kind, n) for n in "abcd" for kind in ("start", "end")]
+    assert positions == {"b": [1], "c": [2, 1], "d": [3, 2, 1]}
+
+
+async def test_concurrency_setting_lets_several_run(make_queue):
+    queue, log, positions = make_queue(concurrency=2), [], {}
+    await asyncio.gather(*(_serve(queue, n, log, positions, hold=0.1) for n in "abc"))
+    assert [e for e in log[:2]] == [("start", "a"), ("start", "b")]
+    assert positions == {"c": [1]}
+
+
+async def test_cancelled_waiter_leaves_the_line(make_queue):
+    """A reply stopped while queued gives its place up at once."""
+    queue, log, positions = make_queue(), [], {}
+    first = asyncio.create_task(_serve(queue, "a", log, positions, hold=0.2))
+    await asyncio.sleep(0.02)
+    waiting = asyncio.create_task(_serve(queue, "b", log, positions))
+    await asyncio.sleep(0.02)
+    third = asyncio.create_task(_serve(queue, "c", log, positions))
+    await asyncio.sleep(0.1)
+    waiting.cancel()
+    await asyncio.gather(first, third)
+    assert ("start", "b") not in log
+    assert positions["c"][-1] == 1
+    assert await queue.positions() == []
+
+
+async def test_redis_line_skips_entries_of_a_dead_process():
+    """An entry whose process died (its alive key expired) does not jam the line."""
+    if not _redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    queue = RedisBackendQueue(REDIS_URL, 1, f"test-{uuid.uuid4().hex}")
+    await queue._redis.zadd(queue._line_key, {"ghost": 0})  # no alive key: dead
+    done = []
+
+    async def noop(position):
+        done.append(position)
+
+    await asyncio.wait_for(queue.wait_turn("live", noop), 2)
+    await queue.release("live")
+    assert await queue.positions() == []

@@ -1,0 +1,741 @@
+"""A fake KoboldCpp: a real HTTP server on 127.0.0.1 in its own thread and event loop.
+
+Speaks the wire format of tests/fake_kobold_wire.py; scripts say what each generation does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tests.fake_kobold_wire import (
+    BAD_INPUT_BODY,
+    BUSY_BODY,
+    LLAMACPP_MODEL,
+    MALFORMED_LINE,
+    NOT_FOUND_TEXT,
+    UNAUTHORIZED_BODY,
+    BodyWriter,
+    Connection,
+    Request,
+    SseFormat,
+    dumps,
+    kobold_head,
+    llamacpp_head,
+    result_body,
+    token_ids,
+)
+
+DEFAULT_MODEL = "koboldcpp/SmolLM2-135M-Instruct.Q4_1"
+HTTP_FAULTS = {
+    "http_503": (503, BUSY_BODY),
+    "http_401": (401, UNAUTHORIZED_BODY),
+    "http_500": (500, BAD_INPUT_BODY),
+}
+_GENERATION_ROUTES = (  # suffix -> api, matched with endswith like KoboldCpp
+    ("/api/extra/generate/stream", "native_stream"),
+    ("/api/v1/generate", "native"),
+    ("/api/latest/generate", "native"),
+    ("/v1/chat/completions", "chat"),
+    ("/v1/completions", "text"),
+    ("/v1/completion", "text"),
+)
+
+
+@dataclass
+class Script:
+    """What one generation request does."""
+
+    tokens: list[str] = field(default_factory=lambda: ["Hello", " there", "!"])
+    delay: float = 0.0
+    first_token_delay: float = 0.0
+    finish_reason: str = "stop"
+    fault: str | None = None
+    fault_at: int = 1
+
+
+@dataclass
+class Recorded:
+    """One request as received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    json: object = None
+
+
+@dataclass
+class Outcome:
+    """How one generation ended. ended_by: done|stop_sequence|abort|disconnect|fault."""
+
+    genkey: str
+    text: str
+    finish_reason: str | None
+    ended_by: str
+
+
+@dataclass
+class _Limits:
+    max_length: int
+    stops: list[str]
+    trim: bool
+
+
+class _Generation:
+    """One generation as abort and generate/check see it."""
+
+    def __init__(self, genkey: str, stream: bool):
+        self.genkey = genkey
+        self.stream = stream
+        self.text = ""
+        self.aborted = False
+        self.client_gone = False
+        self.stop_hit = False
+        self.waiter: asyncio.Future | None = None
+        self.waiting_forever = False
+
+    @property
+    def stopped(self) -> bool:
+        # A non-streamed generation runs on after its client left, like the real one.
+        return self.aborted or (self.stream and self.client_gone)
+
+    def wake(self) -> None:
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+
+def _limits(api: str, body: dict, style: str) -> _Limits:
+    native = api.startswith("native")
+    key, default = ("max_length", 180) if native else ("max_tokens", 400)
+    if api == "text":
+        default = 180
+    max_length = body.get(key, default)
+    if not isinstance(max_length, int) or max_length <= 0:
+        max_length = default
+    stops = body.get("stop_sequence" if native else "stop") or []
+    stops = (
+        [stops] if isinstance(stops, str) else [s for s in stops if isinstance(s, str)]
+    )
+    # /v1 forces trim_stop; 1.102 made it the default when streaming natively.
+    trim = body.get("trim_stop", style != "1.76" and api == "native_stream")
+    return _Limits(max_length, stops, bool(trim) or not native)
+
+
+def _cut_at_stop(done: str, token: str, limits: _Limits) -> tuple[str, bool]:
+    """The part of token to emit and whether a stop sequence ended the generation."""
+    text = done + token
+    hits = []
+    for stop in limits.stops:
+        if stop and (idx := text.find(stop, max(0, len(done) - len(stop) + 1))) >= 0:
+            hits.append((idx, stop))
+    if not hits:
+        return token, False
+    idx, stop = min(hits)
+    end = idx if limits.trim else idx + len(stop)
+    return text[len(done) : max(end, len(done))], True
+
+
+def _valid_messages(body: dict) -> bool:
+    messages = body.get("messages")
+    return isinstance(messages, list) and all(
+        isinstance(m, dict) and "role" in m and "content" in m for m in messages
+    )
+
+
+def _prompt_text(body: dict) -> str:
+    if isinstance(body.get("messages"), list):
+        return " ".join(str(m.get("content", "")) for m in body["messages"])
+    return str(body.get("prompt", ""))
+
+
+class FakeKobold:
+    """The fake server. Public lists and counters are written by the server thread."""
+
+    def __init__(
+        self,
+        *,
+        version: str = "1.76",
+        flavor: str = "koboldcpp",
+        keep_alive: bool = False,
+        password: str | None = None,
+        multiuser: int = 1,
+        slots: int = 1,
+        model: str = DEFAULT_MODEL,
+        max_context: int = 2048,
+        start_delay: float = 0.0,
+        hang: bool = False,
+        abort_delay: float = 0.0,
+        port: int = 0,
+    ):
+        self.version, self.flavor, self.password = version, flavor, password
+        self.keep_alive = keep_alive
+        self.multiuser, self.slots, self.max_context = multiuser, slots, max_context
+        self.start_delay, self.hang, self.abort_delay = start_delay, hang, abort_delay
+        llama = flavor == "llamacpp"
+        self.model = LLAMACPP_MODEL if llama and model == DEFAULT_MODEL else model
+        self.style = "llamacpp" if llama else ("1.76" if version == "1.76" else "1.102")
+        self.persistent = keep_alive or llama
+        self.port, self.url = port, ""
+        self.default_script = Script()
+        self.responder: Callable[[dict], Script] | None = None
+        self.requests: list[Recorded] = []
+        self.generations: list[dict] = []
+        self.aborts: list[str | None] = []
+        self.disconnects: list[str] = []
+        self.outcomes: list[Outcome] = []
+        self.connections_accepted = self.open_connections = 0
+        self.active_generations = self.max_concurrent_generations = 0
+        self._pushed: deque[Script] = deque()
+        self._free = slots
+        self._waiters: deque[asyncio.Future] = deque()
+        self._running: list[_Generation] = []
+        self._last: _Generation | None = None
+        self._pending_abort = ""
+        self._started = time.time()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._tasks: set[asyncio.Task] = set()
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind and serve in a daemon thread; returns once the port is known."""
+        ready = threading.Event()
+        errors: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._run, args=(ready, errors), name="fake-kobold", daemon=True
+        )
+        self._thread.start()
+        ready.wait(10)
+        if errors:
+            raise errors[0]
+
+    def _run(self, ready: threading.Event, errors: list[BaseException]) -> None:
+        loop = self._loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            server = loop.run_until_complete(
+                asyncio.start_server(self._serve, "127.0.0.1", self.port, backlog=2048)
+            )
+        except OSError as exc:
+            errors.append(exc)
+            ready.set()
+            return
+        self._server = server
+        self.port = server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        ready.set()
+        loop.run_forever()
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+    def stop(self) -> None:
+        """Close the listener and every connection, then end the thread."""
+        if self._loop is None or self._thread is None:
+            return
+        done = asyncio.run_coroutine_threadsafe(self._shutdown(), self._loop)
+        done.result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop = None
+
+    async def _shutdown(self) -> None:
+        self._server.close()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    # -- scripting and test helpers ------------------------------------------------
+
+    def push(self, *scripts: Script) -> None:
+        """The next generations use these scripts, in order."""
+        self._pushed.extend(scripts)
+
+    def _next_script(self, body: dict) -> Script:
+        if self._pushed:
+            return self._pushed.popleft()
+        if self.responder is not None:
+            return self.responder(body)
+        return self.default_script
+
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+        """Poll predicate from a sync test; True once it holds, False at the timeout."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+    async def await_until(
+        self, predicate: Callable[[], bool], timeout: float = 5.0
+    ) -> bool:
+        """Like wait_until, without blocking the caller's event loop."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    @property
+    def queue(self) -> int:
+        """Requests waiting for a generation slot (perf's `queue`)."""
+        return len(self._waiters)
+
+    # -- connections ---------------------------------------------------------------
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter):
+        task = asyncio.current_task()
+        self._tasks.add(task)
+        self.connections_accepted += 1
+        self.open_connections += 1
+        conn = Connection(reader, writer)
+        try:
+            while (req := await conn.read_request()) is not None:
+                self.requests.append(
+                    Recorded(req.method, req.path, req.headers, req.body, req.json())
+                )
+                if self.hang:
+                    await conn.watch_eof()
+                    break
+                close = req.headers.get("connection", "").lower() == "close"
+                conn.keep = self.persistent and not close
+                if not await self._dispatch(conn, req):
+                    break
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            self.open_connections -= 1
+            self._tasks.discard(task)
+            writer.close()
+
+    async def _respond(
+        self,
+        conn: Connection,
+        status: int,
+        body: bytes,
+        ctype: str = "application/json",
+    ) -> bool:
+        if self.style == "llamacpp":
+            head = llamacpp_head(status, length=len(body), stream=False, ms=1)
+        else:
+            # 1.76 sends no content-length on its 401/503/404/500 answers.
+            sized = self.keep_alive or status in (200, 400)
+            length = len(body) if sized else None
+            head = kobold_head(
+                status, http11=self.keep_alive, length=length, content_type=ctype
+            )
+        try:
+            await BodyWriter(conn.writer, chunked=False).raw(head + body)
+        except ConnectionError:
+            return False
+        return conn.keep
+
+    def _authorized(self, req: Request) -> bool:
+        if not self.password:
+            return True
+        return req.headers.get("authorization", "") == f"Bearer {self.password}"
+
+    # -- routing -------------------------------------------------------------------
+
+    async def _dispatch(self, conn: Connection, req: Request) -> bool:
+        route = req.route
+        if self.style == "llamacpp":
+            return await self._dispatch_llamacpp(conn, req)
+        if req.method in ("OPTIONS", "HEAD"):
+            return await self._respond(conn, 200, b"", "text/html")
+        if route.endswith("/api/extra/generate/check"):
+            return await self._check(conn, req)
+        if req.method == "GET":
+            found = self._info(req)
+            if found is None:
+                return await self._respond(conn, 404, NOT_FOUND_TEXT, "text/html")
+            return await self._respond(conn, 200, dumps(found))
+        if route.endswith("/api/extra/tokencount"):
+            return await self._tokencount(conn, req)
+        if route.endswith("/api/extra/abort"):
+            return await self._abort(conn, req)
+        api = next(
+            (a for suffix, a in _GENERATION_ROUTES if route.endswith(suffix)), None
+        )
+        return await self._locked_post(conn, req, api)
+
+    async def _dispatch_llamacpp(self, conn: Connection, req: Request) -> bool:
+        if req.method == "GET" and req.route == "/v1/models":
+            model = {"id": self.model, "object": "model", "owned_by": "me"}
+            listing = {"object": "list", "data": [{**model, "permissions": []}]}
+            body = dumps(listing).replace(b", ", b",").replace(b": ", b":")
+            return await self._respond(conn, 200, body)
+        api = {"/v1/chat/completions": "chat", "/v1/completions": "text"}.get(req.route)
+        if req.method != "POST" or api is None:
+            return await self._respond(conn, 404, b'{"detail":"Not Found"}')
+        return await self._locked_post(conn, req, api)
+
+    def _info(self, req: Request) -> dict | None:
+        route = req.route
+        if route.endswith(("/api/v1/model", "/api/latest/model")):
+            hidden = not self._authorized(req)
+            return {"result": "koboldcpp/protected-model" if hidden else self.model}
+        if route.endswith("/api/extra/version"):
+            return {
+                "result": "KoboldCpp",
+                "version": self.version,
+                "protected": bool(self.password),
+                "txt2img": False,
+                "vision": False,
+                "transcribe": False,
+            }
+        if route.endswith("/api/extra/true_max_context_length"):
+            return {"value": self.max_context}
+        if route.endswith(
+            (
+                "/api/v1/config/max_context_length",
+                "/api/latest/config/max_context_length",
+            )
+        ):
+            # 1.76 caps it at maxhordectx (4096); 1.102 reports the real size.
+            cap = 4096 if self.style == "1.76" else self.max_context
+            return {"value": min(self.max_context, cap)}
+        if route.endswith(
+            ("/api/v1/config/max_length", "/api/latest/config/max_length")
+        ):
+            return {"value": 400}
+        if route.endswith(("/api/v1/info/version", "/api/latest/info/version")):
+            return {"result": "1.2.5"}
+        if route.endswith("/api/extra/perf"):
+            return self._perf()
+        if route.endswith("/v1/models"):
+            model = {"id": self.model, "object": "model", "created": int(time.time())}
+            extra = {"owned_by": "koboldcpp", "permission": [], "root": "koboldcpp"}
+            return {"object": "list", "data": [{**model, **extra}]}
+        return None
+
+    def _perf(self) -> dict:
+        last = self.outcomes[-1] if self.outcomes else None
+        stop_reason = 1 if last and last.finish_reason == "stop" else 0
+        uptime = time.time() - self._started
+        return {
+            "last_process": 5.5,
+            "last_eval": 14.4,
+            "last_token_count": len(token_ids(last.text, special=False)) if last else 0,
+            "last_seed": 427185,
+            "total_gens": len(self.generations),
+            "stop_reason": stop_reason,
+            "total_img_gens": 0,
+            "queue": self.queue,
+            "idle": 1 if self._free > 0 else 0,
+            "hordeexitcounter": -1,
+            "uptime": uptime,
+            "idletime": 0.0 if self._running else uptime,
+            "quiet": True,
+        }
+
+    async def _tokencount(self, conn: Connection, req: Request) -> bool:
+        if not self._authorized(req):
+            return await self._respond(conn, 401, dumps(UNAUTHORIZED_BODY))
+        body = req.json()
+        prompt = body.get("prompt") if isinstance(body, dict) else None
+        if not isinstance(prompt, str):
+            return await self._respond(conn, 400, dumps({"value": -1}))
+        ids = token_ids(prompt, special=bool(body.get("special", True)))
+        return await self._respond(conn, 200, dumps({"value": len(ids), "ids": ids}))
+
+    async def _check(self, conn: Connection, req: Request) -> bool:
+        if not self._authorized(req):
+            return await self._respond(conn, 401, dumps(UNAUTHORIZED_BODY))
+        body = req.json() if req.method == "POST" else None
+        key = body.get("genkey", "") if isinstance(body, dict) else ""
+        last, text = self._last, ""
+        if last is not None:
+            # Only the owner of the current/last key sees its text (no leaks in multiuser).
+            mine = key == last.genkey if key else (not last.genkey and not self.queue)
+            text = last.text if mine else ""
+        return await self._respond(conn, 200, dumps({"results": [{"text": text}]}))
+
+    async def _abort(self, conn: Connection, req: Request) -> bool:
+        if not self._authorized(req):
+            return await self._respond(conn, 401, dumps(UNAUTHORIZED_BODY))
+        body = req.json()
+        key = body.get("genkey", "") if isinstance(body, dict) else ""
+        key = key if isinstance(key, str) else ""
+        self.aborts.append(key or None)
+        last_key = self._last.genkey if self._last else ""
+        if (
+            (not key and not self.queue)
+            or (key and key == last_key)
+            or any(key and g.genkey == key for g in self._running)
+        ):
+            for gen in self._running:
+                if not key or gen.genkey == key:
+                    gen.aborted = True
+                    gen.wake()
+            answer = {"success": "true", "done": "true"}
+        elif key and self.queue:
+            self._pending_abort = key  # one slot: the queued request ends at once
+            answer = {"success": "true", "done": "false"}
+        else:
+            answer = {"success": "false", "done": "false"}
+        if self.abort_delay:
+            await asyncio.sleep(self.abort_delay)
+        return await self._respond(conn, 200, dumps(answer))
+
+    # -- the generation lock -------------------------------------------------------
+
+    async def _acquire(self) -> bool:
+        if self._free > 0:
+            self._free -= 1
+            return True
+        limit = self.multiuser - 1 if self.multiuser > 1 else 6
+        if not self.multiuser or len(self._waiters) >= limit:
+            return False
+        waiter = asyncio.get_running_loop().create_future()
+        self._waiters.append(waiter)
+        try:
+            await waiter
+        except asyncio.CancelledError:
+            if waiter.done() and not waiter.cancelled():
+                self._release()  # the slot was handed over just as we were cancelled
+            else:
+                self._waiters.remove(waiter)
+            raise
+        return True
+
+    def _release(self) -> None:
+        while self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(True)  # hand the slot straight to a waiter
+                return
+        self._free += 1
+
+    async def _locked_post(
+        self, conn: Connection, req: Request, api: str | None
+    ) -> bool:
+        # Like KoboldCpp, the lock comes before routing, auth and body parsing.
+        if not await self._acquire():
+            return await self._respond(conn, 503, dumps(BUSY_BODY))
+        try:
+            if api is None:
+                return await self._respond(conn, 404, NOT_FOUND_TEXT, "text/html")
+            if not self._authorized(req):
+                return await self._respond(conn, 401, dumps(UNAUTHORIZED_BODY))
+            body = req.json()
+            if not isinstance(body, dict):
+                return await self._respond(conn, 500, dumps(BAD_INPUT_BODY))
+            if api == "chat" and not _valid_messages(body):
+                return False  # 1.76 drops the connection without any answer
+            self.generations.append(body)
+            script = self._next_script(body)
+            if script.fault == "refuse":
+                return False
+            if script.fault in HTTP_FAULTS:
+                status, payload = HTTP_FAULTS[script.fault]
+                return await self._respond(conn, status, dumps(payload))
+            return await self._generate(conn, api, body, script)
+        finally:
+            self._release()
+
+    # -- generations ---------------------------------------------------------------
+
+    async def _generate(self, conn: Connection, api: str, body: dict, script: Script):
+        stream = api == "native_stream" or body.get("stream") is True
+        genkey = body.get("genkey") if isinstance(body.get("genkey"), str) else ""
+        gen = _Generation(genkey, stream)
+        if genkey and genkey == self._pending_abort:
+            self._pending_abort = ""
+            gen.aborted = True
+        self._last = gen
+        self._running.append(gen)
+        self.active_generations += 1
+        self.max_concurrent_generations = max(
+            self.max_concurrent_generations, self.active_generations
+        )
+        watcher = asyncio.create_task(self._watch(conn, gen))
+        outcome = Outcome(genkey, "", None, "fault")
+        try:
+            limits = _limits(api, body, self.style)
+            tokens = self._tokens(gen, script, limits, skip=gen.aborted)
+            if stream:
+                return await self._stream(conn, api, gen, tokens, outcome)
+            return await self._complete(conn, api, body, gen, tokens, outcome)
+        finally:
+            watcher.cancel()
+            # The watcher must be gone before anyone reads the next request.
+            await asyncio.wait([watcher])
+            self.active_generations -= 1
+            self._running.remove(gen)
+            outcome.text = gen.text
+            if gen.stream and gen.client_gone and outcome.finish_reason is None:
+                outcome.ended_by = "disconnect"
+                self.disconnects.append(genkey)
+            elif gen.aborted:
+                outcome.ended_by = "abort"
+            elif gen.stop_hit:
+                outcome.ended_by = "stop_sequence"
+            self.outcomes.append(outcome)
+
+    async def _watch(self, conn: Connection, gen: _Generation) -> None:
+        await conn.watch_eof()
+        gen.client_gone = True
+        if gen.stream or gen.waiting_forever:
+            gen.wake()
+
+    async def _pause(self, gen: _Generation, seconds: float | None) -> None:
+        """Sleep (None: until woken) unless the generation was stopped; abort wakes it."""
+        if (seconds is not None and seconds <= 0) or gen.stopped:
+            return
+        if seconds is None and gen.client_gone:
+            return
+        loop = asyncio.get_running_loop()
+        gen.waiter = loop.create_future()
+        gen.waiting_forever = seconds is None
+        timer = loop.call_later(seconds, gen.wake) if seconds is not None else None
+        try:
+            await gen.waiter
+        finally:
+            gen.waiter, gen.waiting_forever = None, False
+            if timer is not None:
+                timer.cancel()
+
+    async def _tokens(
+        self, gen: _Generation, script: Script, limits: _Limits, skip: bool
+    ):
+        """Yield ("token", text), ("raw", bytes), ("drop",) and a last ("final", text, why)."""
+        if skip:  # a pending abort hit this request: it ends at once, empty
+            yield ("final", "", "length")
+            return
+        if gen.stream:
+            await self._pause(gen, self.start_delay)
+        if script.fault == "stall_before_first":
+            await self._pause(gen, None)
+            yield ("final", "", "length")
+            return
+        await self._pause(gen, script.first_token_delay)
+        tokens = script.tokens[: limits.max_length]
+        cut = len(script.tokens) > limits.max_length
+        stop_hit_reason = "stop" if self.style == "llamacpp" else "length"
+        for index, token in enumerate(tokens):
+            if index:
+                await self._pause(gen, script.delay)
+            if index == script.fault_at and script.fault == "drop_mid":
+                yield ("drop",)
+                return
+            if index == script.fault_at and script.fault == "malformed":
+                yield ("raw", MALFORMED_LINE)
+            if index == script.fault_at and script.fault == "stall_mid":
+                await self._pause(gen, None)  # an abort then ends on this token
+            if gen.stream and gen.client_gone:
+                return
+            text, gen.stop_hit = _cut_at_stop(gen.text, token, limits)
+            gen.text += text
+            if gen.aborted or gen.stop_hit or index == len(tokens) - 1:
+                reason = stop_hit_reason if gen.stop_hit else script.finish_reason
+                yield ("final", text, "length" if gen.aborted or cut else reason)
+                return
+            yield ("token", text)
+        yield ("final", "", "length" if cut else script.finish_reason)
+
+    async def _stream(self, conn, api, gen, tokens, outcome: Outcome) -> bool:
+        fmt = SseFormat(
+            "native" if api == "native_stream" else api, self.style, self.model
+        )
+        if self.style == "llamacpp":
+            head = llamacpp_head(200, length=None, stream=True, ms=5)
+        else:
+            head = kobold_head(
+                200,
+                http11=self.keep_alive,
+                content_type="text/event-stream",
+                stream=True,
+                accel=self.style != "1.76",
+            )
+        out = BodyWriter(conn.writer, chunked=self.persistent)
+        try:
+            await out.raw(head)
+            await out.send(fmt.start())
+            async for item in tokens:
+                if item[0] == "drop" or gen.client_gone:
+                    return False
+                if item[0] == "raw":
+                    await out.send(item[1])
+                elif item[0] == "token":
+                    await out.send(fmt.token(item[1]))
+                else:
+                    await out.send(fmt.final(item[1], item[2]) + fmt.end())
+                    await out.finish()
+                    outcome.finish_reason, outcome.ended_by = item[2], "done"
+        except ConnectionError:
+            gen.client_gone = True
+            return False
+        return conn.keep and outcome.finish_reason is not None
+
+    async def _complete(self, conn, api, body, gen, tokens, outcome: Outcome) -> bool:
+        malformed, count = False, 0
+        async for item in tokens:
+            if item[0] == "drop":
+                return False
+            malformed = malformed or item[0] == "raw"
+            count += item[0] in ("token", "final") and bool(item[1])
+            if item[0] == "final":
+                outcome.finish_reason, outcome.ended_by = item[2], "done"
+        usage = (len(token_ids(_prompt_text(body))), count)
+        payload = result_body(
+            api.removeprefix("native_"),
+            self.style,
+            self.model,
+            gen.text,
+            outcome.finish_reason or "length",
+            usage,
+        )
+        return await self._respond(conn, 200, b"{not json" if malformed else payload)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run alone (benchmarks): print `READY <port>` and serve until killed."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--slots", type=int, default=1)
+    parser.add_argument("--multiuser", type=int, default=1)
+    parser.add_argument("--tokens", type=int, default=50)
+    parser.add_argument("--delay", type=float, default=0.0)
+    parser.add_argument("--first-token-delay", type=float, default=0.0)
+    parser.add_argument("--start-delay", type=float, default=0.0)
+    parser.add_argument(
+        "--flavor", default="koboldcpp", choices=["koboldcpp", "llamacpp"]
+    )
+    parser.add_argument("--version", default="1.76")
+    parser.add_argument("--keep-alive", action="store_true")
+    parser.add_argument("--password", default=None)
+    args = parser.parse_args(argv)
+    server = FakeKobold(
+        version=args.version,
+        flavor=args.flavor,
+        keep_alive=args.keep_alive,
+        password=args.password,
+        multiuser=args.multiuser,
+        slots=args.slots,
+        start_delay=args.start_delay,
+        port=args.port,
+    )
+    server.default_script = Script(
+        tokens=[f"tok{i} " for i in range(args.tokens)],
+        delay=args.delay,
+        first_token_delay=args.first_token_delay,
+    )
+    server.start()
+    print(f"READY {server.port}", flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
