@@ -1,6 +1,6 @@
-"""What the backend is and how it is doing: the KoboldCpp probe, token counts, backend info.
+"""What the backend is and how it is doing: KoboldCpp probe, token counts, info.
 
-KoboldCpp answers its `/api/extra/*` GETs without taking the generation lock, so these are cheap.
+KoboldCpp answers these without taking its generation lock, so they are cheap.
 """
 
 import asyncio
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from agents.backend_transport import Backend
 from agents.errors import BackendProtocolError
 
-# llama-cpp-python's default n_ctx; OpenAI-style servers do not publish their context size.
+# llama-cpp-python's default n_ctx; OpenAI-style servers do not publish theirs.
 FALLBACK_CONTEXT = 2048
 _PROTECTED_MODEL = "koboldcpp/protected-model"
 

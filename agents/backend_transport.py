@@ -1,6 +1,6 @@
-"""HTTP exchanges with KoboldCpp on the shared client, with status codes turned into typed errors.
+"""HTTP exchanges with KoboldCpp on the shared client; statuses become typed errors.
 
-Retries a 503 ("Server is busy") with exponential backoff; logs every request without secrets.
+Retries a 503 ("Server is busy") with backoff; logs every request, never a secret.
 """
 
 import asyncio

@@ -5,7 +5,7 @@ The model is passed in, or built from the settings when the factory is called (n
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic_ai import Agent, PromptedOutput
 from pydantic_ai.models import Model
 
@@ -25,6 +25,9 @@ INTENT_INSTRUCTIONS = (
 
 class IntentDecision(BaseModel):
     """The intent of the user's last message."""
+
+    # Field docstrings become schema descriptions, which the prompted output shows.
+    model_config = ConfigDict(use_attribute_docstrings=True)
 
     intent: Literal["smalltalk", "chat", "code", "creative", "summarize"]
     """What kind of answer the message needs."""

@@ -1,6 +1,6 @@
-"""Chat templates that turn a list of turns into one raw prompt for KoboldCpp's native API.
+"""Chat templates: a list of turns becomes one raw prompt for KoboldCpp's native API.
 
-Same shape as KoboldCpp's own adapters (kcpp_adapters/): a start and an end string per role.
+Shaped like KoboldCpp's adapters (kcpp_adapters/): a start and an end string a role.
 """
 
 from dataclasses import dataclass
@@ -20,7 +20,7 @@ class ChatTemplate:
     assistant_start: str
     assistant_end: str
     stop: list[str]
-    # What the prompt ends with to ask for a reply, when it differs from assistant_start.
+    # How the prompt asks for a reply, when that differs from assistant_start.
     assistant_gen: str | None = None
 
     def render(self, messages: list[ChatTurn]) -> str:
@@ -49,7 +49,7 @@ CHATML = ChatTemplate(
     stop=["<|im_end|>", "<|im_start|>"],
 )
 
-# No <|begin_of_text|>: KoboldCpp adds the BOS token itself when it tokenizes the prompt.
+# No <|begin_of_text|>: KoboldCpp adds the BOS itself when it tokenizes the prompt.
 LLAMA3 = ChatTemplate(
     name="llama3",
     system_start="<|start_header_id|>system<|end_header_id|>\n\n",

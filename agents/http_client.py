@@ -1,6 +1,6 @@
 """The one keep-alive httpx client every caller of KoboldCpp shares, one per event loop.
 
-Daphne and the tests run different loops; a client is never used from a loop it was not made on.
+Daphne and the tests run different loops; a client never leaves the loop it was made on.
 """
 
 import asyncio
@@ -51,7 +51,7 @@ def _new_client() -> httpx.AsyncClient:
 
 
 def get_llm_http_client() -> httpx.AsyncClient:
-    """The shared client of the running event loop, made on first use (or after a close)."""
+    """The running loop's shared client, made on first use (or after a close)."""
     loop = asyncio.get_running_loop()
     client = _clients.get(loop)
     if client is None or client.is_closed:

@@ -1,6 +1,6 @@
 """pydantic-ai models for KoboldCpp: `KoboldNativeModel` over the native API, or the OpenAI one.
 
-`build_model()` picks one by KOBOLDCPP_API (auto probes once); both use the shared client.
+`build_model()` picks one by API ("native" | "openai"); both use the shared client.
 """
 
 import json
@@ -26,8 +26,10 @@ from pydantic_ai.usage import RequestUsage
 from agents.backend_transport import Backend
 from agents.chat_templates import ChatTemplate, get_template
 from agents.errors import BackendProtocolError
-from agents.events import ChatTurn, Finished, TextDelta
+from agents.events import Finished, TextDelta
+from agents.http_client import get_llm_http_client
 from agents.llm_service import MAX_STOP_SEQUENCES, LLMService
+from agents.prompting import turns_from_messages
 from agents.sse import StreamDecoder
 
 # pydantic-ai setting names and the KoboldCpp field each becomes; other keys of
@@ -58,41 +60,6 @@ def find_json_object(text: str) -> str | None:
             continue
         return text[match.start() : end]
     return None
-
-
-def _user_text(content: str | Any) -> str:
-    if isinstance(content, str):
-        return content
-    return "\n".join(item for item in content if isinstance(item, str))
-
-
-def _request_turns(message: m.ModelRequest) -> list[ChatTurn]:
-    turns: list[ChatTurn] = []
-    for part in message.parts:
-        if isinstance(part, m.SystemPromptPart):
-            turns.append(ChatTurn("system", part.content))
-        elif isinstance(part, m.UserPromptPart):
-            turns.append(ChatTurn("user", _user_text(part.content)))
-        elif hasattr(part, "model_response_str"):
-            turns.append(ChatTurn("user", part.model_response_str()))
-        elif hasattr(part, "model_response"):
-            turns.append(ChatTurn("user", part.model_response()))
-    return turns
-
-
-def _response_turn(message: m.ModelResponse) -> ChatTurn:
-    texts = [p.content for p in message.parts if isinstance(p, m.TextPart)]
-    texts += [
-        p.args_as_json_str() for p in message.parts if isinstance(p, m.ToolCallPart)
-    ]
-    return ChatTurn("assistant", "\n\n".join(texts))
-
-
-def _merge_systems(turns: list[ChatTurn]) -> list[ChatTurn]:
-    # Templates expect one system turn first; small models ignore later ones.
-    system = "\n\n".join(t.content for t in turns if t.role == "system")
-    rest = [t for t in turns if t.role != "system"]
-    return ([ChatTurn("system", system)] if system else []) + rest
 
 
 @dataclass
@@ -259,20 +226,14 @@ class KoboldNativeModel(Model):
         params: ModelRequestParameters,
     ) -> dict:
         """The JSON body of a native generate request (public for tests and logs)."""
-        turns: list[ChatTurn] = []
-        for parts in self._get_instruction_parts(messages, params) or []:
-            turns.append(ChatTurn("system", parts.content))
-        for message in messages:
-            if isinstance(message, m.ModelRequest):
-                turns.extend(_request_turns(message))
-            elif isinstance(message, m.ModelResponse):
-                turns.append(_response_turn(message))
+        instructions = self._get_instruction_parts(messages, params) or []
+        turns = turns_from_messages(messages, [part.content for part in instructions])
         sampler = dict(model_settings or {})
         stops = list(
             dict.fromkeys(self.template.stop + sampler.pop("stop_sequences", []))
         )
         body: dict[str, Any] = {
-            "prompt": self.template.render(_merge_systems(turns)),
+            "prompt": self.template.render(turns),
             "stop_sequence": stops[:MAX_STOP_SEQUENCES],
             "trim_stop": True,
         }
@@ -293,10 +254,9 @@ def _setting(name: str, default: Any = "") -> Any:
 
 def openai_model(base_url: str | None = None, password: str | None = None) -> Model:
     """pydantic-ai's OpenAI chat model on KoboldCpp's /v1, through the shared client."""
+    # The OpenAI SDK is slow to import; only the /v1 path pays for it.
     from pydantic_ai.models.openai import OpenAIChatModel
     from pydantic_ai.providers.openai import OpenAIProvider
-
-    from agents.http_client import get_llm_http_client
 
     url = (base_url or _setting("KOBOLDCPP_URL")).rstrip("/")
     key = _setting("KOBOLDCPP_PASSWORD") if password is None else password

@@ -1,6 +1,6 @@
 """KoboldCpp calls: streamed and plain chat replies, abort, token counts, backend info.
 
-Speaks the native API (`/api/...`, prompt from a chat template) or the OpenAI one (`/v1/...`).
+Speaks the native API (`/api`, prompt from a chat template) or the OpenAI one (`/v1`).
 """
 
 import asyncio
@@ -24,6 +24,7 @@ logger = logging.getLogger("agents.llm_service")
 
 MAX_STOP_SEQUENCES = 32  # KoboldCpp ignores any beyond this
 TOKEN_CACHE_SIZE = 2048
+_services: dict[tuple, "LLMService"] = {}
 
 
 @dataclass
@@ -46,7 +47,7 @@ class Completion(Finished):
 
 
 class LLMService:
-    """One KoboldCpp (or OpenAI-compatible) backend, reached through the shared client."""
+    """One KoboldCpp (or OpenAI-compatible) backend, reached via the shared client."""
 
     def __init__(
         self,
@@ -72,21 +73,35 @@ class LLMService:
 
     @classmethod
     def from_settings(cls) -> "LLMService":
-        """A service configured from the KOBOLDCPP_* and LLM_* settings of this moment."""
-        return cls(
+        """The service for the KOBOLDCPP_* and LLM_* settings of this moment.
+
+        One instance per configuration, so the API probe, the context size and the token
+        counts are learnt once per process rather than once per reply.
+        """
+        config = dict(
             base_url=django_settings.KOBOLDCPP_URL,
             api=django_settings.KOBOLDCPP_API,
             password=django_settings.KOBOLDCPP_PASSWORD,
             template=django_settings.KOBOLDCPP_CHAT_TEMPLATE,
             busy_retries=django_settings.LLM_BUSY_RETRIES,
         )
+        key = tuple(config.values())
+        service = _services.get(key)
+        if service is None:
+            service = _services[key] = cls(**config)
+        return service
+
+    @staticmethod
+    def forget_all() -> None:
+        """Drop the per-configuration instances (tests point at a new server each time)."""
+        _services.clear()
 
     @property
     def base_url(self) -> str:
         return self.backend.base_url
 
     async def resolve_api(self) -> str:
-        """ "native" or "openai"; with api="auto" the first call probes /api/extra/version."""
+        """The API in use, "native" or "openai"; "auto" probes once, on first call."""
         if self._resolved is None:
             self.is_koboldcpp = await backend_probe.probe_koboldcpp(self.backend)
             self._resolved = "native" if self.is_koboldcpp else "openai"

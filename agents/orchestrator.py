@@ -42,6 +42,28 @@ def parse_intent_output(output: object) -> IntentDecision:
     raise ValueError(f"unexpected intent output of type {type(output).__name__}")
 
 
+_shared: dict[tuple, tuple[LLMService, PromptBuilder]] = {}
+
+
+def _shared_service() -> tuple[LLMService, PromptBuilder]:
+    """One service (and prompt builder) per backend configuration, so the API probe,
+    the token counts and the context size are shared by every reply."""
+    key = tuple(
+        getattr(settings, name)
+        for name in (
+            "KOBOLDCPP_URL",
+            "KOBOLDCPP_API",
+            "KOBOLDCPP_PASSWORD",
+            "KOBOLDCPP_CHAT_TEMPLATE",
+            "LLM_BUSY_RETRIES",
+        )
+    )
+    if key not in _shared:
+        service = LLMService.from_settings()
+        _shared[key] = (service, PromptBuilder(service))
+    return _shared[key]
+
+
 def _as_messages(turns: list[ChatTurn]) -> list[m.ModelMessage]:
     messages: list[m.ModelMessage] = []
     for turn in turns:
@@ -57,16 +79,19 @@ def _as_messages(turns: list[ChatTurn]) -> list[m.ModelMessage]:
 class Orchestrator:
     """Turns (history, new message) into a stream of reply events.
 
-    `model` replaces the pydantic-ai model the agents use (tests pass TestModel or
+    Without `service`, the one shared for the current settings is used. `model`
+    replaces the pydantic-ai model the agents use (tests pass TestModel or
     FunctionModel); by default it is built per call from the settings.
     """
 
     def __init__(
         self, service: LLMService | None = None, *, model: Model | None = None
     ):
-        self.service = service or LLMService.from_settings()
+        if service is None:
+            self.service, self.prompts = _shared_service()
+        else:
+            self.service, self.prompts = service, PromptBuilder(service)
         self.model = model
-        self.prompts = PromptBuilder(self.service)
 
     async def agent_model(self) -> Model:
         """The model the agents run on: the injected one, or KOBOLDCPP_API's."""
@@ -88,7 +113,7 @@ class Orchestrator:
             decision = await self._intent_from_agent(text, history)
         # Any failure of the model path (timeout, retries exhausted, backend down,
         # unparsable output) falls back, so a reply is never lost to routing.
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             logger.warning(
                 "intent agent failed (%s: %s); heuristic fallback -> %s",
                 type(exc).__name__,
@@ -189,7 +214,8 @@ class Orchestrator:
             result = await agent.run(
                 prompt.turns[-1].content,
                 message_history=_as_messages(earlier),
-                model_settings={"genkey": genkey},  # type: ignore[typeddict-unknown-key]
+                # The native model reads "genkey"; /v1 gets it in the body via extra_body.
+                model_settings={"genkey": genkey, "extra_body": {"genkey": genkey}},  # type: ignore[typeddict-unknown-key]
             )
         except asyncio.CancelledError:
             await asyncio.shield(self.service.abort(genkey))

@@ -5,6 +5,8 @@ A conversation's overrides (ReplyOverrides) win over the profile's values.
 
 from dataclasses import dataclass, replace
 
+from django.conf import settings
+
 from agents.intents import Intent
 from agents.llm_service import GenerationSettings
 
@@ -109,8 +111,14 @@ PROFILES: dict[str, Profile] = {
 
 
 def profile_for(intent: str, overrides: ReplyOverrides | None = None) -> Profile:
-    """The profile of `intent` ("chat" when unknown), with the conversation's overrides."""
+    """The profile of `intent` ("chat" when unknown), with the conversation's overrides.
+
+    settings.REPLY_PROFILES (optional) changes the defaults, e.g.
+    {"smalltalk": {"max_tokens": 40}}.
+    """
     profile = PROFILES.get(intent, PROFILES["chat"])
+    configured = getattr(settings, "REPLY_PROFILES", None) or {}
+    profile = replace(profile, **configured.get(profile.intent, {}))
     if overrides is None:
         return profile
     changes = {

@@ -1,18 +1,20 @@
-"""Prompt building: system prompt + as much recent history as fits + the new user message.
-
-Token counts come from the backend's tokenizer (LLMService.count_tokens, cached per text).
+"""Prompt building: system prompt + as much recent history as fits + the new user message,
+and pydantic-ai messages as chat turns. Token counts: LLMService.count_tokens (cached).
 """
 
+import time
 from dataclasses import dataclass
+from typing import Any
+
+from pydantic_ai import messages as m
 
 from agents.errors import PromptTooLong
 from agents.events import ChatTurn
 from agents.llm_service import LLMService
 
-# Role markers of a chat template cost a few tokens per turn (ChatML: about 5).
-TURN_OVERHEAD = 8
-# The assistant start marker the prompt ends with, and the BOS token.
-REPLY_OVERHEAD = 8
+ROLES = ("system", "user", "assistant")
+# The context size is asked again after this long: KoboldCpp may restart with another.
+CONTEXT_TTL_S = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +23,7 @@ class Prompt:
 
     turns: list[ChatTurn]
     tokens: int
-    dropped: int  # history turns left out to fit
+    dropped: int  # history turns left out (context or profile limit)
 
 
 class PromptBuilder:
@@ -30,17 +32,33 @@ class PromptBuilder:
     def __init__(self, service: LLMService) -> None:
         self.service = service
         self._max_context: int | None = None
+        self._asked_at = 0.0
+        self._overheads: tuple[int, int] | None = None
 
     async def max_context(self) -> int:
-        """The backend's true context size in tokens (asked once)."""
-        if self._max_context is None:
+        """The backend's true context size in tokens (asked once a minute at most)."""
+        if (
+            self._max_context is None
+            or time.monotonic() - self._asked_at > CONTEXT_TTL_S
+        ):
             info = await self.service.backend_info()
-            self._max_context = info.max_context
+            self._max_context, self._asked_at = info.max_context, time.monotonic()
         return self._max_context
+
+    async def overheads(self) -> tuple[int, int]:
+        """(tokens of one turn's role markers, tokens of BOS + the reply's start marker),
+        measured once on the service's chat template."""
+        if self._overheads is None:
+            count, render = self.service.count_tokens, self.service.template.render
+            reply = await count(render([])) + 1  # + the BOS KoboldCpp adds
+            markers = [await count(render([ChatTurn(r, "")])) - reply for r in ROLES]
+            self._overheads = (max(*markers, 0), reply)
+        return self._overheads
 
     async def cost(self, turn: ChatTurn) -> int:
         """Tokens one turn takes in the prompt."""
-        return await self.service.count_tokens(turn.content) + TURN_OVERHEAD
+        per_turn, _ = await self.overheads()
+        return await self.service.count_tokens(turn.content) + per_turn
 
     async def build(
         self,
@@ -59,7 +77,7 @@ class PromptBuilder:
         budget = await self.max_context() - max_tokens
         system = ChatTurn("system", system_prompt)
         user = ChatTurn("user", text)
-        used = REPLY_OVERHEAD + await self.cost(user)
+        used = (await self.overheads())[1] + await self.cost(user)
         used += await self.cost(system) if system_prompt else 0
         if used > budget:
             raise PromptTooLong(
@@ -67,6 +85,7 @@ class PromptBuilder:
                 f"room for {max(budget, 0)} with a reply of {max_tokens}. "
                 "Please shorten it."
             )
+        total = len(history)
         if history_turns is not None:
             history = history[max(len(history) - history_turns, 0) :]
         kept: list[ChatTurn] = []
@@ -80,4 +99,52 @@ class PromptBuilder:
             kept.append(turn)
         kept.reverse()
         head = [system] if system_prompt else []
-        return Prompt(head + kept + [user], used, len(history) - len(kept))
+        return Prompt(head + kept + [user], used, total - len(kept))
+
+
+def _user_text(content: str | Any) -> str:
+    if isinstance(content, str):
+        return content
+    return "\n".join(item for item in content if isinstance(item, str))
+
+
+def _request_turns(message: m.ModelRequest) -> list[ChatTurn]:
+    turns: list[ChatTurn] = []
+    for part in message.parts:
+        if isinstance(part, m.SystemPromptPart):
+            turns.append(ChatTurn("system", part.content))
+        elif isinstance(part, m.UserPromptPart):
+            turns.append(ChatTurn("user", _user_text(part.content)))
+        elif hasattr(part, "model_response_str"):
+            turns.append(ChatTurn("user", part.model_response_str()))
+        elif hasattr(part, "model_response"):
+            turns.append(ChatTurn("user", part.model_response()))
+    return turns
+
+
+def _response_turn(message: m.ModelResponse) -> ChatTurn:
+    texts = [p.content for p in message.parts if isinstance(p, m.TextPart)]
+    texts += [
+        p.args_as_json_str() for p in message.parts if isinstance(p, m.ToolCallPart)
+    ]
+    return ChatTurn("assistant", "\n\n".join(texts))
+
+
+def turns_from_messages(
+    messages: list[m.ModelMessage], instructions: list[str] | None = None
+) -> list[ChatTurn]:
+    """pydantic-ai messages as chat turns, instructions and system prompts first."""
+    turns = [ChatTurn("system", text) for text in instructions or []]
+    for message in messages:
+        if isinstance(message, m.ModelRequest):
+            turns.extend(_request_turns(message))
+        elif isinstance(message, m.ModelResponse):
+            turns.append(_response_turn(message))
+    return _merge_systems(turns)
+
+
+def _merge_systems(turns: list[ChatTurn]) -> list[ChatTurn]:
+    # Templates expect one system turn first; small models ignore later ones.
+    system = "\n\n".join(t.content for t in turns if t.role == "system")
+    rest = [t for t in turns if t.role != "system"]
+    return ([ChatTurn("system", system)] if system else []) + rest

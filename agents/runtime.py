@@ -1,6 +1,6 @@
-"""The stream watchdog: time limits on a reply, with an upstream abort when one runs out.
+"""The stream watchdog: time limits on a reply, and an upstream abort when one runs out.
 
-KoboldCpp sends nothing while it reads the prompt, so the first token gets its own, longer limit.
+KoboldCpp sends nothing while it reads the prompt: the first token has its own limit.
 """
 
 import asyncio

@@ -1,7 +1,7 @@
-"""Server-sent events from KoboldCpp: an incremental byte parser and the payload decoder.
+"""Server-sent events from KoboldCpp: an incremental byte parser, a payload decoder.
 
 `SSEParser` turns network chunks into `SSEEvent`s; `StreamDecoder` turns those into
-`TextDelta`/`Finished` for the native (`{"token": ...}`) and OpenAI (`choices[0]`) formats.
+`TextDelta`/`Finished` for the native (`{"token": ...}`) and OpenAI formats.
 """
 
 import codecs
@@ -13,7 +13,7 @@ from agents.events import Finished, StreamEvent, TextDelta
 
 logger = logging.getLogger(__name__)
 
-# KoboldCpp 1.76 sends the *string* "null" while streaming; newer versions send JSON null.
+# KoboldCpp 1.76 streams the *string* "null"; newer versions send JSON null.
 _NOT_FINISHED = (None, "", "null")
 
 
@@ -35,12 +35,12 @@ class SSEParser:
         self._data: list[str] = []
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
-        """Add bytes; a UTF-8 sequence or a line split across chunks waits for the rest."""
+        """Add bytes; a character or line cut between chunks waits for the rest."""
         self._buffer += self._decoder.decode(chunk)
         return self._drain_lines(final=False)
 
     def close(self) -> list[SSEEvent]:
-        """End of input: the last line and a pending event count even without a blank line.
+        """End of input: the last line and pending event count without a blank line.
 
         KoboldCpp 1.76 ends its OpenAI stream with `data: [DONE]` and no newline at all.
         """
@@ -97,7 +97,7 @@ class SSEParser:
 
 
 class StreamDecoder:
-    """Bytes of a KoboldCpp stream in, `TextDelta`/`Finished` out; nothing after the end."""
+    """KoboldCpp stream bytes in, `TextDelta`/`Finished` out; nothing after the end."""
 
     def __init__(self, api: str) -> None:
         if api not in ("native", "openai"):
@@ -123,7 +123,7 @@ class StreamDecoder:
 
     def _payload(self, data: str) -> list[StreamEvent]:
         if data.strip() == "[DONE]":
-            # [DONE] always follows a finish chunk on KoboldCpp; alone it still ends cleanly.
+            # On KoboldCpp [DONE] follows a finish chunk; alone it still ends cleanly.
             self.finished = Finished(finish_reason="stop")
             return [self.finished]
         try:

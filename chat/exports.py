@@ -84,7 +84,9 @@ def export_markdown(conversation: Conversation) -> str:
     for message in conversation.messages.all():
         heading = ROLE_HEADINGS.get(message.role, message.role)
         when = f"{message.created_at:%Y-%m-%d %H:%M}"
-        note = "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
+        note = (
+            "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
+        )
         lines += ["", f"## {heading} — {when}{note}", "", message.content]
     return "\n".join(lines) + "\n"
 

@@ -40,84 +40,105 @@ def _overrides(conversation: Conversation) -> ReplyOverrides:
     )
 
 
-def _launch(request: ReplyRequest) -> GenerationJob:
+def _launch(conversation, assistant, user, **request) -> GenerationJob:
     ensure_reaper()
-    job = GenerationJob(request)
+    job = GenerationJob(
+        ReplyRequest(
+            message_id=assistant.pk,
+            conversation_id=conversation.pk,
+            user_id=user.pk,
+            overrides=_overrides(conversation),
+            **request,
+        )
+    )
     job.start()
+    log.info(
+        "user %s: reply %s in conversation %s started (%s)",
+        user.pk, assistant.pk, conversation.pk, request["announce"]["type"],
+    )  # fmt: skip
     return job
+
+
+def _exchange(user, text, conversation_id):
+    conversation, user_message, assistant = services.exchange_create(
+        user=user, text=text, conversation_id=conversation_id
+    )
+    history = services.history_before(message=user_message)
+    return (
+        conversation,
+        user_message,
+        assistant,
+        history,
+        services.message_payload(user_message),
+    )
 
 
 async def reply_start(*, user, text, conversation_id=None, simple: bool = False):
     """Store the user's message and start the reply job; return (conversation, user
     message, assistant message). Raises ChatError for bad input, busy or rate limit."""
-    conversation, user_message, assistant = await database_sync_to_async(
-        services.exchange_create
-    )(user=user, text=text, conversation_id=conversation_id)
-    history = await database_sync_to_async(services.history_before)(
-        message=user_message
-    )
-    payload = await database_sync_to_async(services.message_payload)(user_message)
+    (
+        conversation,
+        user_message,
+        assistant,
+        history,
+        payload,
+    ) = await database_sync_to_async(_exchange)(user, text, conversation_id)
+    announce = {
+        "type": "user_message",
+        "conversation_title": conversation.title,
+        "message": payload,
+    }
     _launch(
-        ReplyRequest(
-            message_id=assistant.pk,
-            conversation_id=conversation.pk,
-            user_id=user.pk,
-            history=history,
-            text=text,
-            overrides=_overrides(conversation),
-            simple=simple,
-            announce={
-                "type": "user_message",
-                "conversation_title": conversation.title,
-                "message": payload,
-            },
-        )
-    )
-    log.info(
-        "user %s: message %s -> reply %s in conversation %s",
-        user.pk, user_message.pk, assistant.pk, conversation.pk,
+        conversation, assistant, user,
+        history=history, text=text, simple=simple, announce=announce,
     )  # fmt: skip
     return conversation, user_message, assistant
 
 
+def _regeneration(user, conversation_id):
+    conversation, user_message, assistant = services.regeneration_create(
+        user=user, conversation_id=conversation_id
+    )
+    return (
+        conversation,
+        user_message,
+        assistant,
+        services.history_before(message=assistant),
+    )
+
+
 async def reply_regenerate(*, user, conversation_id):
     """Answer the last user message of a conversation again, replacing the last reply."""
-    conversation, user_message, assistant = await database_sync_to_async(
-        services.regeneration_create
-    )(user=user, conversation_id=conversation_id)
-    turns = await database_sync_to_async(services.history_before)(message=assistant)
+    conversation, user_message, assistant, turns = await database_sync_to_async(
+        _regeneration
+    )(user, conversation_id)
     _launch(
-        ReplyRequest(
-            message_id=assistant.pk,
-            conversation_id=conversation.pk,
-            user_id=user.pk,
-            history=turns[:-1],
-            text=user_message.content,
-            overrides=_overrides(conversation),
-            announce={"type": "regenerate"},
-        )
-    )
+        conversation, assistant, user,
+        history=turns[:-1], text=user_message.content, announce={"type": "regenerate"},
+    )  # fmt: skip
     return conversation, user_message, assistant
+
+
+def _continuation(user, conversation_id):
+    conversation, assistant = services.continuation_prepare(
+        user=user, conversation_id=conversation_id
+    )
+    return conversation, assistant, services.history_before(message=assistant)
 
 
 async def reply_continue(*, user, conversation_id):
     """Extend the last reply (cut by the length limit); new text is appended to it."""
-    conversation, assistant = await database_sync_to_async(
-        services.continuation_prepare
-    )(user=user, conversation_id=conversation_id)
-    turns = await database_sync_to_async(services.history_before)(message=assistant)
-    _launch(
-        ReplyRequest(
-            message_id=assistant.pk,
-            conversation_id=conversation.pk,
-            user_id=user.pk,
-            history=[*turns, ChatTurn(role="assistant", content=assistant.content)],
-            text=CONTINUE_INSTRUCTION,
-            overrides=_overrides(conversation),
-            prefix=assistant.content,
-            announce={"type": "continue", "offset": len(assistant.content)},
-        )
+    conversation, assistant, turns = await database_sync_to_async(_continuation)(
+        user, conversation_id
     )
+    partial = assistant.content
+    _launch(
+        conversation, assistant, user,
+        history=[*turns, ChatTurn(role="assistant", content=partial)],
+        text=CONTINUE_INSTRUCTION,
+        prefix=partial,
+        announce={"type": "continue", "offset": len(partial)},
+    )  # fmt: skip
     return conversation, assistant
 
 

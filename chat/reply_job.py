@@ -69,6 +69,7 @@ class GenerationJob:
         self.done = asyncio.Event()
         self._pending: list[str] = []
         self._wake = asyncio.Event()
+        self._closing = False
         self._stop_requested = False
         self._upstream_started = False
         self._layer = get_channel_layer()
@@ -185,42 +186,36 @@ class GenerationJob:
     async def _sender(self) -> None:
         """Send pending text as soon as possible; what arrives meanwhile joins the next
         frame, so a fast model gives fewer, larger frames and never later ones."""
-        while True:
+        while not self._closing:
             await self._wake.wait()
             self._wake.clear()
-            if not self._pending:
-                continue
-            text = "".join(self._pending)
-            self._pending.clear()
-            offset = self.sent
-            self.sent += len(text)
-            await self._broadcast(
-                {
-                    "type": "token",
-                    "message_id": self.message_id,
-                    "offset": offset,
-                    "text": text,
-                }
-            )
+            await self._send_pending()
+
+    async def _send_pending(self) -> None:
+        if not self._pending:
+            return
+        text = "".join(self._pending)
+        self._pending.clear()
+        offset = self.sent
+        self.sent += len(text)
+        await self._broadcast(
+            {
+                "type": "token",
+                "message_id": self.message_id,
+                "offset": offset,
+                "text": text,
+            }
+        )
 
     async def _flush(self, sender: asyncio.Task) -> None:
-        """Let the sender drain what is pending, then stop it."""
-        while self._pending and not sender.done():
-            self._wake.set()
-            await asyncio.sleep(0)
-        sender.cancel()
-        if self._pending:  # the sender died: send the rest ourselves
-            text, offset = "".join(self._pending), self.sent
-            self._pending.clear()
-            self.sent += len(text)
-            await self._broadcast(
-                {
-                    "type": "token",
-                    "message_id": self.message_id,
-                    "offset": offset,
-                    "text": text,
-                }
-            )
+        """Let the sender finish the frame it is sending and what is pending, then end."""
+        self._closing = True
+        self._wake.set()
+        try:
+            await sender
+        except Exception:
+            log.exception("reply %s: sending frames failed", self.message_id)
+        await self._send_pending()
 
     def snapshot(self) -> dict:
         """The text already sent in frames: live frames continue from its end."""

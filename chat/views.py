@@ -146,7 +146,6 @@ def ui_strings() -> dict[str, str]:
         ),
         "not_connected": _("Not connected — reconnecting…"),
         "reconnecting": _("Connection lost — reconnecting…"),
-        "connected": _("Connected"),
         "saved": _("Saved"),
         "request_failed": _("The request failed (%(status)s)."),
         "no_results": _("No conversation matches."),

@@ -3,6 +3,7 @@
 import pytest
 
 from agents.http_client import reset_llm_http_client
+from agents.llm_service import LLMService
 from tests.fake_kobold import FakeKobold
 
 
@@ -30,6 +31,8 @@ def kobold_settings(settings, fake_kobold):
 
 @pytest.fixture(autouse=True)
 async def _fresh_llm_client():
-    """Each test's event loop gets its own shared client, closed at the end."""
+    """Each test's event loop gets its own shared client, closed at the end, and no
+    backend facts learnt by an earlier test."""
+    LLMService.forget_all()
     yield
     await reset_llm_http_client()

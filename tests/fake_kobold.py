@@ -22,13 +22,18 @@ from tests.fake_kobold_wire import (
     UNAUTHORIZED_BODY,
     BodyWriter,
     Connection,
+    Limits,
     Request,
     SseFormat,
+    cut_at_stop,
     dumps,
+    generation_limits,
     kobold_head,
     llamacpp_head,
+    prompt_text,
     result_body,
     token_ids,
+    valid_messages,
 )
 
 DEFAULT_MODEL = "koboldcpp/SmolLM2-135M-Instruct.Q4_1"
@@ -80,13 +85,6 @@ class Outcome:
     ended_by: str
 
 
-@dataclass
-class _Limits:
-    max_length: int
-    stops: list[str]
-    trim: bool
-
-
 class _Generation:
     """One generation as abort and generate/check see it."""
 
@@ -108,50 +106,6 @@ class _Generation:
     def wake(self) -> None:
         if self.waiter is not None and not self.waiter.done():
             self.waiter.set_result(None)
-
-
-def _limits(api: str, body: dict, style: str) -> _Limits:
-    native = api.startswith("native")
-    key, default = ("max_length", 180) if native else ("max_tokens", 400)
-    if api == "text":
-        default = 180
-    max_length = body.get(key, default)
-    if not isinstance(max_length, int) or max_length <= 0:
-        max_length = default
-    stops = body.get("stop_sequence" if native else "stop") or []
-    stops = (
-        [stops] if isinstance(stops, str) else [s for s in stops if isinstance(s, str)]
-    )
-    # /v1 forces trim_stop; 1.102 made it the default when streaming natively.
-    trim = body.get("trim_stop", style != "1.76" and api == "native_stream")
-    return _Limits(max_length, stops, bool(trim) or not native)
-
-
-def _cut_at_stop(done: str, token: str, limits: _Limits) -> tuple[str, bool]:
-    """The part of token to emit and whether a stop sequence ended the generation."""
-    text = done + token
-    hits = []
-    for stop in limits.stops:
-        if stop and (idx := text.find(stop, max(0, len(done) - len(stop) + 1))) >= 0:
-            hits.append((idx, stop))
-    if not hits:
-        return token, False
-    idx, stop = min(hits)
-    end = idx if limits.trim else idx + len(stop)
-    return text[len(done) : max(end, len(done))], True
-
-
-def _valid_messages(body: dict) -> bool:
-    messages = body.get("messages")
-    return isinstance(messages, list) and all(
-        isinstance(m, dict) and "role" in m and "content" in m for m in messages
-    )
-
-
-def _prompt_text(body: dict) -> str:
-    if isinstance(body.get("messages"), list):
-        return " ".join(str(m.get("content", "")) for m in body["messages"])
-    return str(body.get("prompt", ""))
 
 
 class FakeKobold:
@@ -529,7 +483,7 @@ class FakeKobold:
             body = req.json()
             if not isinstance(body, dict):
                 return await self._respond(conn, 500, dumps(BAD_INPUT_BODY))
-            if api == "chat" and not _valid_messages(body):
+            if api == "chat" and not valid_messages(body):
                 return False  # 1.76 drops the connection without any answer
             self.generations.append(body)
             script = self._next_script(body)
@@ -560,7 +514,7 @@ class FakeKobold:
         watcher = asyncio.create_task(self._watch(conn, gen))
         outcome = Outcome(genkey, "", None, "fault")
         try:
-            limits = _limits(api, body, self.style)
+            limits = generation_limits(api, body, self.style)
             tokens = self._tokens(gen, script, limits, skip=gen.aborted)
             if stream:
                 return await self._stream(conn, api, gen, tokens, outcome)
@@ -605,7 +559,7 @@ class FakeKobold:
                 timer.cancel()
 
     async def _tokens(
-        self, gen: _Generation, script: Script, limits: _Limits, skip: bool
+        self, gen: _Generation, script: Script, limits: Limits, skip: bool
     ):
         """Yield ("token", text), ("raw", bytes), ("drop",) and a last ("final", text, why)."""
         if skip:  # a pending abort hit this request: it ends at once, empty
@@ -633,7 +587,7 @@ class FakeKobold:
                 await self._pause(gen, None)  # an abort then ends on this token
             if gen.stream and gen.client_gone:
                 return
-            text, gen.stop_hit = _cut_at_stop(gen.text, token, limits)
+            text, gen.stop_hit = cut_at_stop(gen.text, token, limits)
             gen.text += text
             if gen.aborted or gen.stop_hit or index == len(tokens) - 1:
                 reason = stop_hit_reason if gen.stop_hit else script.finish_reason
@@ -685,7 +639,7 @@ class FakeKobold:
             count += item[0] in ("token", "final") and bool(item[1])
             if item[0] == "final":
                 outcome.finish_reason, outcome.ended_by = item[2], "done"
-        usage = (len(token_ids(_prompt_text(body))), count)
+        usage = (len(token_ids(prompt_text(body))), count)
         payload = result_body(
             api.removeprefix("native_"),
             self.style,

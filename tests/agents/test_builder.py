@@ -55,9 +55,10 @@ async def test_intent_agent_prompts_the_json_schema():
 async def test_intent_agent_can_be_overridden_with_test_model():
     """agent.override swaps the model, as the tests of the app do."""
     agent = build_intent_agent(_reply("not json"))
-    with agent.override(model=TestModel()):
-        result = await agent.run("hi")
-    assert isinstance(result.output, IntentDecision)
+    fake = TestModel(custom_output_text='{"intent": "smalltalk", "language": "fr"}')
+    with agent.override(model=fake):
+        result = await agent.run("coucou")
+    assert result.output == IntentDecision(intent="smalltalk", language="fr")
 
 
 async def test_intent_agent_rejects_an_unknown_intent():
@@ -81,7 +82,9 @@ async def test_simple_chat_agent_retries_output_five_times():
     def never_good(output: str) -> str:
         raise ModelRetry("try again")
 
-    with pytest.raises(UnexpectedModelBehavior, match="Exceeded maximum output retries"):
+    with pytest.raises(
+        UnexpectedModelBehavior, match="Exceeded maximum output retries"
+    ):
         await agent.run("hi")
     assert len(calls) == 6
 
@@ -110,3 +113,9 @@ def test_factories_build_the_settings_model_when_none_is_given(settings):
     """Without a model, the factories build KOBOLDCPP_API's model at call time."""
     settings.KOBOLDCPP_API = "native"
     assert isinstance(build_intent_agent().model, KoboldNativeModel)
+
+
+def test_intent_decision_fields_are_documented():
+    """The output model's fields carry descriptions the prompted schema shows."""
+    schema = IntentDecision.model_json_schema()
+    assert all(field.get("description") for field in schema["properties"].values())

@@ -1,6 +1,6 @@
-"""Replay of real KoboldCpp 1.76 and llama-cpp-python wire captures through the SSE decoder.
+"""Real KoboldCpp 1.76 and llama-cpp-python wire captures replayed through the decoder.
 
-Each body is fed split at the recorded network chunk boundaries, then one byte at a time.
+Each body is fed split at the recorded network chunk boundaries, then byte by byte.
 """
 
 import json
@@ -101,13 +101,13 @@ def test_capture_at_network_chunks(name, api, text, reason):
 
 @pytest.mark.parametrize(("name", "api", "text", "reason"), CASES)
 def test_capture_byte_by_byte(name, api, text, reason):
-    """Fed one byte at a time (UTF-8 and CRLF split everywhere), the result is the same."""
+    """Fed one byte at a time (UTF-8 and CRLF split everywhere), nothing changes."""
     body = b"".join(_network_chunks(name))
     chunks = [body[i : i + 1] for i in range(len(body))]
     assert _replay(api, chunks) == (text, [Finished(reason)])
 
 
 def test_network_chunks_really_split_events():
-    """The recorded boundaries cut through events, so the first test exercises buffering."""
+    """The recorded boundaries cut through events, so buffering is exercised."""
     chunks = _network_chunks("koboldcpp-1.76/native_stream")
     assert any(not chunk.endswith(b"\n\n") for chunk in chunks)

@@ -42,7 +42,7 @@ def test_alpaca_prompt():
 
 
 def test_mistral_prompt():
-    """Mistral closes a past reply with </s> and asks for the next with a bare [/INST]."""
+    """Mistral ends a past reply with </s> and asks for the next with a bare [/INST]."""
     assert get_template("mistral").render(TURNS[1:]) == (
         "[INST] Hi[/INST] Hello!</s>[INST] How are you?[/INST]"
     )

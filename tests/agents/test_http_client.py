@@ -37,7 +37,7 @@ async def test_close_then_get_gives_a_new_client():
 
 
 async def test_each_event_loop_gets_its_own_client():
-    """A client made on another loop (another thread here) is not shared with this one."""
+    """A client made on another loop is not shared with this one."""
     mine = get_llm_http_client()
     theirs: list[httpx.AsyncClient] = []
 
@@ -53,7 +53,7 @@ async def test_each_event_loop_gets_its_own_client():
 
 
 async def test_timeouts_and_limits():
-    """connect 10 s, read unlimited, write 30 s, pool 10 s; 10 connections, 5 kept 300 s."""
+    """Timeouts 10/none/30/10 s; 10 connections, 5 kept alive for 300 s."""
     client = get_llm_http_client()
     assert client.timeout == httpx.Timeout(connect=10, read=None, write=30, pool=10)
     pool = client._transport._pool  # httpx exposes the limits only on its pool
@@ -81,7 +81,7 @@ async def test_no_authorization_without_password(settings, fake_kobold):
 
 
 async def test_keep_alive_server_reuses_one_connection(make_fake):
-    """Two sequential requests to an HTTP/1.1 keep-alive server share one TCP connection."""
+    """Two requests in a row to an HTTP/1.1 keep-alive server share one connection."""
     fake = make_fake(keep_alive=True)
     client = get_llm_http_client()
     for _ in range(2):
@@ -101,7 +101,7 @@ async def test_fifty_requests_to_a_close_per_request_server(fake_kobold):
 
 
 async def test_pydantic_ai_httpx2_warning_is_silenced():
-    """Giving the client to pydantic-ai's OpenAI provider emits no deprecation warning."""
+    """Handing the client to pydantic-ai's OpenAI provider emits no httpx2 warning."""
     from pydantic_ai.providers.openai import OpenAIProvider
 
     with warnings.catch_warnings(record=True) as caught:

@@ -35,7 +35,9 @@ def agent(kobold_settings):
     )
 
 
-async def test_request_posts_a_chatml_prompt_with_settings_and_stops(agent, fake_kobold):
+async def test_request_posts_a_chatml_prompt_with_settings_and_stops(
+    agent, fake_kobold
+):
     """A non-streamed run posts /api/v1/generate with the template, sampler and stops."""
     with override_allow_model_requests(True):
         result = await agent.run("Hi there")
@@ -81,7 +83,9 @@ async def test_request_stream_streams_tokens_from_the_sse_endpoint(agent, fake_k
     assert fake_kobold.generations[0]["genkey"]
 
 
-async def test_prompted_output_instructions_reach_the_prompt(kobold_settings, fake_kobold):
+async def test_prompted_output_instructions_reach_the_prompt(
+    kobold_settings, fake_kobold
+):
     """The JSON schema of a PromptedOutput is in the prompt; noisy JSON still parses."""
     fake_kobold.push(
         Script(tokens=['Sure! {"intent": "code", "confidence": 0.8, "language": "en"}'])
@@ -126,6 +130,21 @@ async def test_build_model_picks_the_api(settings):
     assert native.base_url == "http://127.0.0.1:5999"
     assert isinstance(openai, OpenAIChatModel)
     assert openai.base_url.rstrip("/") == "http://127.0.0.1:5999/v1"
+
+
+async def test_openai_model_talks_to_v1_through_the_shared_client(
+    kobold_settings, fake_kobold
+):
+    """The OpenAI-compatible path posts /v1/chat/completions to the same server."""
+    service = LLMService(base_url=fake_kobold.url, api="openai")
+    agent = Agent(build_model("openai", service), instructions="Be brief.")
+    with override_allow_model_requests(True):
+        result = await agent.run("Hi")
+    assert result.output == "Hello there!"
+    body = fake_kobold.generations[0]
+    assert body["messages"][-1] == {"role": "user", "content": "Hi"}
+    assert fake_kobold.requests[-1].path.endswith("/v1/chat/completions")
+    assert not get_llm_http_client().is_closed
 
 
 def test_find_json_object_finds_json_in_prose_and_fences():

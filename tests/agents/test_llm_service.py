@@ -1,4 +1,4 @@
-"""LLMService against the fake KoboldCpp: streaming, errors, abort, token counts, info."""
+"""LLMService against the fake KoboldCpp: streams, errors, abort, token counts, info."""
 
 import socket
 
@@ -26,7 +26,9 @@ def service(fake, **options) -> LLMService:
 
 
 async def collect(svc: LLMService, genkey: str = "K1") -> list:
-    return [e async for e in svc.stream_chat(MESSAGES, settings=SETTINGS, genkey=genkey)]
+    return [
+        e async for e in svc.stream_chat(MESSAGES, settings=SETTINGS, genkey=genkey)
+    ]
 
 
 def closed_port() -> int:
@@ -39,16 +41,23 @@ async def test_native_stream_yields_deltas_then_finished(fake_kobold):
     """The native stream gives each token as a delta, then the finish reason."""
     fake_kobold.push(Script(tokens=["Hel", "lo", " é"], finish_reason="stop"))
     events = await collect(service(fake_kobold))
-    assert events == [TextDelta("Hel"), TextDelta("lo"), TextDelta(" é"), Finished("stop")]
+    assert events == [
+        TextDelta("Hel"),
+        TextDelta("lo"),
+        TextDelta(" é"),
+        Finished("stop"),
+    ]
     assert fake_kobold.requests[-1].path == "/api/extra/generate/stream"
 
 
 async def test_native_body_has_prompt_genkey_and_stops(fake_kobold):
-    """The native body carries the ChatML prompt, genkey, template + custom stops, trim_stop."""
+    """The native body has the ChatML prompt, genkey, all stops and trim_stop."""
     await collect(service(fake_kobold), genkey="KEY-42")
     body = fake_kobold.generations[-1]
     assert body["genkey"] == "KEY-42"
-    assert body["prompt"].endswith("<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n")
+    assert body["prompt"].endswith(
+        "<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert body["stop_sequence"] == ["<|im_end|>", "<|im_start|>", "\nUser:"]
     assert body["trim_stop"] is True
     assert body["max_length"] == 50
@@ -232,16 +241,21 @@ async def test_backend_info_of_koboldcpp(make_fake):
     fake = make_fake(max_context=8192)
     info = await service(fake, api="auto").backend_info()
     assert (info.api, info.version, info.model) == (
-        "native", "1.76", "koboldcpp/SmolLM2-135M-Instruct.Q4_1"
+        "native",
+        "1.76",
+        "koboldcpp/SmolLM2-135M-Instruct.Q4_1",
     )
     assert (info.max_context, info.protected, info.idle, info.queue) == (
-        8192, False, True, 0
+        8192,
+        False,
+        True,
+        0,
     )
     assert info.latency_ms >= 0 and info.url == fake.url
 
 
 async def test_backend_info_of_protected_koboldcpp_names_the_model(make_fake):
-    """Without the password the model still comes from /v1/models, and protected is set."""
+    """Without the password the model comes from /v1/models; protected is set."""
     fake = make_fake(password="s3cret")
     info = await service(fake).backend_info()
     assert info.protected is True
@@ -253,7 +267,10 @@ async def test_backend_info_of_llama_cpp(make_fake):
     fake = make_fake(flavor="llamacpp")
     info = await service(fake, api="auto").backend_info()
     assert (info.api, info.model, info.idle, info.queue) == (
-        "openai", LLAMACPP_MODEL, None, None
+        "openai",
+        LLAMACPP_MODEL,
+        None,
+        None,
     )
 
 
@@ -266,6 +283,18 @@ async def test_from_settings(settings):
     settings.LLM_BUSY_RETRIES = 7
     svc = LLMService.from_settings()
     assert (svc.base_url, svc.api, svc.template.name) == (
-        "http://127.0.0.1:7777", "openai", "llama3"
+        "http://127.0.0.1:7777",
+        "openai",
+        "llama3",
     )
     assert (svc.backend.password, svc.backend.busy_retries) == ("pw", 7)
+
+
+async def test_requests_are_logged_without_the_password(make_fake, caplog):
+    """Each request logs genkey, path and status; the password never appears."""
+    fake = make_fake(password="s3cret")
+    with caplog.at_level("DEBUG", logger="agents.llm_service"):
+        await collect(service(fake, password="s3cret"), genkey="LOG1")
+    lines = [record.getMessage() for record in caplog.records]
+    assert "POST /api/extra/generate/stream genkey=LOG1 -> 200" in lines
+    assert not any("s3cret" in line for line in lines)

@@ -54,8 +54,11 @@ def test_multi_line_data_is_joined_with_newlines():
 def test_crlf_and_cr_line_endings():
     """CRLF, lone CR and LF all end lines, even when a CRLF is split across chunks."""
     events = parse(b"data: a\r", b"\n\r\ndata: b\r\rdata: c\n\n")
-    assert events == [SSEEvent("message", "a"), SSEEvent("message", "b"),
-                      SSEEvent("message", "c")]
+    assert events == [
+        SSEEvent("message", "a"),
+        SSEEvent("message", "b"),
+        SSEEvent("message", "c"),
+    ]
 
 
 def test_utf8_split_across_chunks():
@@ -104,9 +107,12 @@ def test_openai_chunks_and_done_without_newline():
 
 
 def test_openai_role_only_and_empty_final_chunks():
-    """llama-cpp-python: a role-only first chunk, JSON null reasons, an empty last delta."""
+    """llama-cpp-python: role-only first chunk, JSON null reasons, empty last delta."""
     events = decode(
-        "openai", openai(None, None), openai("x", None), openai(None, "stop"),
+        "openai",
+        openai(None, None),
+        openai("x", None),
+        openai(None, "stop"),
         b"data: [DONE]\n\n",
     )
     assert events == [TextDelta("x"), Finished("stop")]
@@ -130,7 +136,10 @@ def test_malformed_data_is_logged_and_skipped(caplog):
     """A data line that is not the expected JSON is logged as a warning and skipped."""
     with caplog.at_level(logging.WARNING, logger="agents.sse"):
         events = decode(
-            "native", native("a"), b"data: {not json\n\n", b"data: [1, 2]\n\n",
+            "native",
+            native("a"),
+            b"data: {not json\n\n",
+            b"data: [1, 2]\n\n",
             native("b", "stop"),
         )
     assert events == [TextDelta("a"), TextDelta("b"), Finished("stop")]
@@ -159,7 +168,7 @@ STREAM = b"".join(
 
 @given(st.lists(st.integers(min_value=0, max_value=len(STREAM)), max_size=40))
 def test_any_chunking_gives_the_same_result(cuts):
-    """However the bytes are split into chunks, the text and finish reason are the same."""
+    """However the bytes are chunked, the text and the finish reason are the same."""
     bounds = [0, *sorted(cuts), len(STREAM)]
     chunks = [STREAM[a:b] for a, b in zip(bounds, bounds[1:], strict=False)]
     events = decode("native", *chunks)

@@ -258,3 +258,51 @@ async def test_database_writes_do_not_grow_with_reply_length(
     assert lengths[0] == 3 and lengths[1] > 1000
     assert counts[0] == counts[1] <= 3
     await comm.disconnect()
+
+
+async def test_regenerate_replaces_the_last_reply(
+    kobold_settings, fake_kobold, make_user, make_key
+):
+    """`regenerate` answers the last user message again; the old reply is gone."""
+    fake_kobold.push(Script(tokens=["first answer"]), Script(tokens=["second answer"]))
+    user = await sync_to_async(make_user)()
+    comm = await open_socket(await sync_to_async(make_key)(user))
+    await comm.send_to(text_data="what is up")
+    first = (await frames_until(comm, is_end))[-1]
+    await comm.send_json_to({"type": "regenerate", "conversation_id": first["conversation_id"]})
+    frames = await frames_until(comm, is_end)
+    assert frames[0]["type"] == "regenerate"
+    assert frames[-1]["content"] == "second answer"
+    replies = await replies_of(user)
+    assert [r.content for r in replies] == ["second answer"]
+    assert fake_kobold.generations[1]["prompt"].count("what is up") == 1
+    await comm.disconnect()
+
+
+async def test_continue_extends_a_reply_cut_by_the_length_limit(
+    kobold_settings, fake_kobold, make_user, make_key
+):
+    """`continue` appends to the same reply; offsets go on from the text already there."""
+    fake_kobold.push(
+        Script(tokens=["Once upon", " a time"], finish_reason="length"),
+        Script(tokens=[" there was", " a fox."]),
+    )
+    user = await sync_to_async(make_user)()
+    comm = await open_socket(await sync_to_async(make_key)(user))
+    await comm.send_to(text_data="tell me a story")
+    first = (await frames_until(comm, is_end))[-1]
+    assert first["finish_reason"] == "length"
+    await comm.send_json_to({"type": "continue", "conversation_id": first["conversation_id"]})
+    frames = await frames_until(comm, is_end)
+    assert frames[0] == {
+        "type": "continue",
+        "conversation_id": first["conversation_id"],
+        "message_id": first["message_id"],
+        "offset": len("Once upon a time"),
+    }
+    tokens = [f for f in frames if f["type"] == "token"]
+    assert tokens[0]["offset"] == len("Once upon a time")
+    assert frames[-1]["content"] == "Once upon a time there was a fox."
+    reply = await message_row(first["message_id"])
+    assert reply.content == "Once upon a time there was a fox." and reply.status == "complete"
+    await comm.disconnect()

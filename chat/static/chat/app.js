@@ -25,6 +25,7 @@ const state = {
   awaiting: false, // a continue was asked for and nothing has come back yet
   intents: new Map(), // message id -> [intent, source], from `start`
   lastResume: 0,
+  sending: false, // a send is waiting for the socket or for a new conversation
 };
 
 const sameId = (a, b) => a != null && b != null && String(a) === String(b);
@@ -170,8 +171,18 @@ async function createConversation(text) {
 }
 
 async function send(text) {
-  if (!text.trim() || document.body.classList.contains("busy")) return;
-  if (!socket.isOpen) {
+  if (!text.trim() || state.sending || document.body.classList.contains("busy")) return;
+  state.sending = true;
+  try {
+    await sendNow(text);
+  } finally {
+    state.sending = false;
+  }
+}
+
+async function sendNow(text) {
+  // Typed before the socket opened (or while it reconnects): give it a moment.
+  if (!(await socket.whenOpen(5000))) {
     showNotice(t("not_connected"));
     return;
   }
@@ -283,3 +294,4 @@ startStatusBadge();
 updateBusy();
 msgs.scrollToEnd(true);
 input.focus();
+document.body.dataset.ready = "1";

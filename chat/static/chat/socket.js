@@ -54,6 +54,20 @@ export class ChatSocket {
     this.connect();
   }
 
+  /** Resolves true once the socket is open, or false after `timeoutMs`. */
+  whenOpen(timeoutMs) {
+    if (this.isOpen) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const started = Date.now();
+      const poll = setInterval(() => {
+        if (this.isOpen || Date.now() - started > timeoutMs) {
+          clearInterval(poll);
+          resolve(this.isOpen);
+        }
+      }, 50);
+    });
+  }
+
   get isOpen() {
     return this.ws?.readyState === WebSocket.OPEN;
   }

@@ -4,22 +4,20 @@ import { config, t } from "./config.js";
 
 const badge = document.getElementById("backend-status");
 
-function stateOf(health) {
-  const given = String(health.status ?? health.state ?? "").toLowerCase();
-  if (["online", "offline", "busy"].includes(given)) return given;
-  if (health.ok === false || health.online === false) return "offline";
-  if (health.idle === false || health.busy === true || health.queue > 0) return "busy";
+function stateOf(backend) {
+  if (!backend.reachable) return "offline";
+  if (backend.idle === false || backend.queue > 0) return "busy";
   return "online";
 }
 
-function render(state, health) {
+function render(state, backend) {
   badge.dataset.state = state;
   const text = badge.querySelector(".badge-text");
   const words = { online: "online", offline: "offline", busy: "busy_backend" };
-  const detail = [health.model, health.version && `v${health.version}`, health.api, health.backend]
+  const detail = [backend.model, backend.version && `v${backend.version}`, backend.api]
     .filter(Boolean)
     .join(" · ");
-  text.textContent = t(words[state] ?? "checking");
+  text.textContent = t(words[state]);
   if (detail) {
     const span = Object.assign(document.createElement("span"), {
       className: "badge-detail",
@@ -27,8 +25,8 @@ function render(state, health) {
     });
     text.append(span);
   }
-  const where = [health.url, health.backend_label].filter(Boolean).join(" · ");
-  badge.title = [t(words[state] ?? "checking"), detail, where, health.message || health.error]
+  // Which backend serves the page (embedded model or an external KoboldCpp), and why not.
+  badge.title = [t(words[state]), detail, backend.label, backend.url, backend.error]
     .filter(Boolean)
     .join("\n");
 }
@@ -36,9 +34,11 @@ function render(state, health) {
 async function refresh() {
   try {
     const health = await api("GET", "simple-chat/health");
-    render(stateOf(health ?? {}), health ?? {});
+    render(stateOf(health?.backend ?? {}), health?.backend ?? {});
   } catch (error) {
-    render("offline", error.body ?? {});
+    // 503 means "degraded": the body still says what the backend is doing.
+    const backend = error.body?.backend ?? {};
+    render(stateOf(backend), backend);
   }
 }
 

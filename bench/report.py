@@ -1,0 +1,126 @@
+"""The results of a run: JSON (git-ignored), the latency-vs-concurrency plot, and the
+markdown table printed and kept in bench/results/latest.md."""
+
+import json
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from bench.stack import RESULTS  # noqa: E402
+
+TARGETS = {"p50": 2.0, "p99": 10.0}
+
+
+def _ms(value) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
+def _latency_rows(name: str, figures: dict) -> list[str]:
+    ttft, tok = figures["ttft_ms"], figures["token_latency_ms"]
+    return [
+        f"| {name}: time to first token p50 (direct → app) | "
+        f"{_ms(ttft['direct']['p50'])} → {_ms(ttft['app']['p50'])} ms | "
+        f"+{_ms(ttft['added'].get('p50'))} ms |",
+        f"| {name}: per-token latency p50 (direct → app) | "
+        f"{_ms(tok['direct']['p50'])} → {_ms(tok['app']['p50'])} ms | "
+        f"+{_ms(tok['added'].get('p50'))} ms (target ≤ 2) |",
+        f"| {name}: per-token latency p99 (direct → app) | "
+        f"{_ms(tok['direct']['p99'])} → {_ms(tok['app']['p99'])} ms | "
+        f"+{_ms(tok['added'].get('p99'))} ms (target ≤ 10) |",
+    ]
+
+
+def stack_table(result: dict) -> str:
+    relay, burst = result["relay"], result["throughput"]
+    rows = ["| figure | measured | added by the app / verdict |", "| --- | --- | --- |"]
+    rows += _latency_rows(f"{relay['tokens']} tokens at 100/s", relay)
+    rows.append(
+        f"| {burst['tokens']} tokens at 2,000/s: complete and in order | "
+        f"{burst['complete']['app']}/{burst['replies']} "
+        f"(in order: {burst['in_order']}), frames/reply "
+        f"{burst['frames_per_reply']['app']} vs {burst['frames_per_reply']['direct']} | "
+        f"tokens/s app {burst['tokens_per_s']['app']} |"
+    )
+    rows += _latency_rows("2,000 tokens/s", burst)
+    for level in result["concurrency"]:
+        tok = level["token_latency_ms"]
+        rows.append(
+            f"| {level['sockets']} sockets: completed, errors | "
+            f"{level['completed']}/{level['sockets']} (direct "
+            f"{level['direct_completed']}) in {level['wall_s']} s | "
+            f"errors {level['errors'] or 'none'} |"
+        )
+        rows.append(
+            f"| {level['sockets']} sockets: per-token p50 / p99 (direct → app) | "
+            f"{_ms(tok['direct']['p50'])} → {_ms(tok['app']['p50'])} / "
+            f"{_ms(tok['direct']['p99'])} → {_ms(tok['app']['p99'])} ms | "
+            f"+{_ms(tok['added'].get('p50'))} / +{_ms(tok['added'].get('p99'))} ms |"
+        )
+        rows.append(
+            f"| {level['sockets']} sockets: RSS 1 → N connected (peak streaming) | "
+            f"{level['rss_1_mb']} → {level['rss_n_mb']} MB ({level['rss_peak_mb']} MB) | "
+            f"{level['kb_per_socket']} KB/socket connected, "
+            f"{level['kb_per_streaming_socket']} KB streaming (target ≤ 150) |"
+        )
+    for row in result["db_writes"]:
+        rows.append(
+            f"| DB writes, {row['tokens']}-token reply ({row['reply_s']} s) | "
+            f"{row['writes']} ({row['message_updates']} message updates) | "
+            f"+{row['extra_writes']} over 1 token; "
+            f"{'within' if row['within_bound'] else 'OVER'} 1/s |"
+        )
+    history = result["history"]
+    for label, key in (("chat page", "page"), ("API messages page", "api_page")):
+        view = history[key]
+        rows.append(
+            f"| {label}, {history['messages']} messages (HTTP {view['status']}, "
+            f"{view['bytes'] // 1024} KB) | p50 {_ms(view['ms']['p50'])} ms, "
+            f"max {_ms(view['ms']['max'])} ms | target ≤ 50 ms |"
+        )
+    return "\n".join(rows)
+
+
+def plot(results: list[dict]) -> None:
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for result in results:
+        points = [(1, result["relay"]["token_latency_ms"]["added"])]
+        points += [
+            (level["sockets"], level["token_latency_ms"]["added"])
+            for level in result["concurrency"]
+        ]
+        xs = [x for x, _ in points]
+        for key, style in (("p50", "o-"), ("p99", "s--")):
+            ys = [added.get(key) for _, added in points]
+            ax.plot(xs, ys, style, label=f"{result['stack']} {key}")
+    for key, value in TARGETS.items():
+        ax.axhline(value, color="grey", linewidth=0.8, linestyle=":")
+        ax.annotate(f"target {key}", (1, value), fontsize=8, color="grey")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_yscale("symlog", linthresh=10)
+    ax.set_xlabel("sockets streaming at once (1 = one reply at a time)")
+    ax.set_ylabel("latency added per token vs direct SSE (ms)")
+    ax.set_title("koboldchat relay overhead against concurrency")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(RESULTS / "latency_vs_concurrency.png", dpi=120)
+    plt.close(fig)
+
+
+def write(results: list[dict], *, command: str, seconds: float) -> str:
+    """Write everything; return the markdown."""
+    (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
+    plot(results)
+    parts = [
+        "# Benchmark results",
+        "",
+        f"Command: `{command}` ({seconds:.0f} s on this machine). "
+        "Plot: `latency_vs_concurrency.png`.",
+    ]
+    for result in results:
+        parts += ["", f"## {result['stack']}", "", stack_table(result)]
+    markdown = "\n".join(parts) + "\n"
+    (RESULTS / "latest.md").write_text(markdown)
+    return markdown

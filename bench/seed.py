@@ -1,0 +1,89 @@
+"""Fills a bench database (run in its own process, DATABASE_URL from the environment):
+users with API keys and empty conversations, and one user with a 10,000-message history."""
+
+import argparse
+import json
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "koboldchat.settings")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.contrib.auth import (  # noqa: E402
+    BACKEND_SESSION_KEY,
+    HASH_SESSION_KEY,
+    SESSION_KEY,
+    get_user_model,
+)
+from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
+from django.db import transaction  # noqa: E402
+
+from chat.models import ApiKey, Conversation, Message  # noqa: E402
+
+MAX_TOKENS = 20_000  # the profiles' limits would cut the long replies
+
+
+def users_with_keys(count: int, conversations: int, solo: int) -> list[dict]:
+    """`count` users, each with an API key and `conversations` empty conversations (the
+    first user `solo` of them: the one-at-a-time runs take a fresh one per reply)."""
+    User = get_user_model()
+    found = []
+    # No password: hashing 500 of them would take longer than the benchmark.
+    users = User.objects.bulk_create(User(username=f"bench{n}") for n in range(count))
+    for user in users:
+        _, raw = ApiKey.generate(user=user, name="bench")
+        convs = Conversation.objects.bulk_create(
+            Conversation(owner=user, title=f"bench {n}", max_tokens=MAX_TOKENS)
+            for n in range(solo if user is users[0] else conversations)
+        )
+        found.append({"key": raw, "conversations": [c.pk for c in convs]})
+    return found
+
+
+def history(messages: int) -> dict:
+    """A user whose conversation holds `messages` messages, logged in (session cookie)."""
+    user = get_user_model().objects.create(username="historian")
+    _, raw = ApiKey.generate(user=user, name="bench")
+    conversation = Conversation.objects.create(owner=user, title="long history")
+    rows = [
+        Message(
+            conversation=conversation,
+            role=Message.Role.USER if n % 2 == 0 else Message.Role.ASSISTANT,
+            content=f"Message {n}: some **markdown** with `code` and a list\n\n- a\n- b",
+            status=Message.Status.COMPLETE,
+        )
+        for n in range(messages)
+    ]
+    Message.objects.bulk_create(rows, batch_size=1000)
+    session = SessionStore()
+    session[SESSION_KEY] = str(user.pk)
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
+    session.create()
+    return {
+        "conversation": conversation.pk,
+        "messages": messages,
+        "session": session.session_key,
+        "key": raw,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--users", type=int, default=1)
+    parser.add_argument("--conversations", type=int, default=1)
+    parser.add_argument("--solo", type=int, default=1)
+    parser.add_argument("--history", type=int, default=10_000)
+    args = parser.parse_args()
+    with transaction.atomic():
+        seeded = {
+            "users": users_with_keys(args.users, args.conversations, args.solo),
+            "history": history(args.history),
+        }
+    print(json.dumps(seeded))
+
+
+if __name__ == "__main__":
+    main()

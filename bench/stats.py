@@ -1,0 +1,32 @@
+"""Percentiles of latency samples and the side-by-side difference of two paths."""
+
+import numpy as np
+
+
+def summary(samples: list[float]) -> dict:
+    """p50/p90/p99/max of `samples` in ms (None when there are none)."""
+    if not samples:
+        return {"n": 0, "p50": None, "p90": None, "p99": None, "max": None}
+    values = np.asarray(samples, dtype=float)
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {
+        "n": int(values.size),
+        "p50": round(float(p50), 3),
+        "p90": round(float(p90), 3),
+        "p99": round(float(p99), 3),
+        "max": round(float(values.max()), 3),
+    }
+
+
+def added(app: dict, direct: dict) -> dict:
+    """What the app adds at each percentile, in ms."""
+    return {
+        key: round(app[key] - direct[key], 3)
+        for key in ("p50", "p90", "p99")
+        if app.get(key) is not None and direct.get(key) is not None
+    }
+
+
+def compare(app_samples: list[float], direct_samples: list[float]) -> dict:
+    app, direct = summary(app_samples), summary(direct_samples)
+    return {"app": app, "direct": direct, "added": added(app, direct)}

@@ -1,0 +1,194 @@
+"""REST endpoints for a user's conversations: list and search, create, read, change,
+delete, their messages page by page, export and import."""
+
+from collections.abc import Callable
+from typing import Literal
+
+from django.conf import settings
+from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import HttpRequest, HttpResponse
+from ninja import File, Path, Query, Router, Schema, Status
+from ninja.files import UploadedFile
+from pydantic import Field
+
+from chat import exports, services
+from chat.api_auth import KEY_OR_SESSION
+from chat.errors import ChatError
+from chat.models import Conversation, Message
+from chat.schemas import (
+    ConversationCreateIn,
+    ConversationDetailOut,
+    ConversationOut,
+    ConversationPage,
+    ConversationSettingsIn,
+    ErrorOut,
+    MessagePage,
+)
+
+MAX_ID = 2**63 - 1  # larger ids cannot exist, and would overflow the database driver
+ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
+EXPORT_TYPES = {
+    "json": ("application/json", "json", exports.export_json),
+    "markdown": ("text/markdown", "md", exports.export_markdown),
+}
+
+router = Router(tags=["conversations"], auth=KEY_OR_SESSION)
+ConversationId = Path(..., ge=1, le=MAX_ID, description="A conversation of yours.")
+
+
+class Paging(Schema):
+    page: int = Field(1, ge=1, le=1_000_000)
+    page_size: int = Field(20, ge=1, le=100)
+
+
+class ConversationSearch(Paging):
+    q: str = Field("", max_length=200, description="Words in the title or messages.")
+
+
+class ExportQuery(Schema):
+    format: Literal["json", "markdown"] = "json"
+
+
+def last_reply_status() -> Subquery:
+    """The status of a conversation's latest assistant message, as an annotation."""
+    latest = Message.objects.filter(
+        conversation=OuterRef("pk"), role=Message.Role.ASSISTANT
+    ).order_by("-created_at", "-id")
+    return Subquery(latest.values("status")[:1])
+
+
+def page_of(queryset: QuerySet, paging: Paging, to_payload: Callable) -> dict:
+    start = (paging.page - 1) * paging.page_size
+    rows = queryset[start : start + paging.page_size]
+    return {
+        "items": [to_payload(row) for row in rows],
+        "count": queryset.count(),
+        "page": paging.page,
+        "page_size": paging.page_size,
+    }
+
+
+def _conversation(request: HttpRequest, conversation_id: int) -> Conversation:
+    return services.conversation_get(user=request.auth, conversation_id=conversation_id)
+
+
+def _with_status(conversation: Conversation) -> dict:
+    return services.conversation_payload(conversation, conversation.last_status or "")
+
+
+@router.get("", response={200: ConversationPage, **ERRORS})
+def conversation_list(request: HttpRequest, filters: Query[ConversationSearch]):
+    """Your conversations, most recently active first; `q` searches titles and text."""
+    queryset = (
+        Conversation.objects.owned_by(request.auth)
+        .search(filters.q)
+        .annotate(last_status=last_reply_status())
+    )
+    return page_of(queryset, filters, _with_status)
+
+
+@router.post("", response={201: ConversationOut, **ERRORS})
+def conversation_new(request: HttpRequest, body: ConversationCreateIn):
+    conversation = services.conversation_create(owner=request.auth, title=body.title)
+    return Status(201, services.conversation_payload(conversation))
+
+
+@router.post("/import", response={201: ConversationOut, **ERRORS})
+def conversation_import(request: HttpRequest, file: File[UploadedFile]):
+    """Create a conversation from a JSON export (multipart field `file`)."""
+    limit = settings.CHAT_MAX_IMPORT_BYTES
+    if file.size is None or file.size > limit:
+        raise ChatError("bad_request", f"The file is larger than {limit} bytes.")
+    conversation = exports.conversation_import(owner=request.auth, raw=file.read())
+    return Status(
+        201, services.conversation_payload(conversation, _last_status(conversation))
+    )
+
+
+@router.get("/{conversation_id}", response={200: ConversationDetailOut, **ERRORS})
+def conversation_detail(request: HttpRequest, conversation_id: int = ConversationId):
+    conversation = _conversation(request, conversation_id)
+    payload = services.conversation_payload(conversation, _last_status(conversation))
+    return payload | {"message_count": conversation.messages.count()}
+
+
+@router.patch("/{conversation_id}", response={200: ConversationOut, **ERRORS})
+def conversation_change(
+    request: HttpRequest,
+    body: ConversationSettingsIn,
+    conversation_id: int = ConversationId,
+):
+    """Rename, or change the system prompt and sampler settings (only fields sent)."""
+    conversation = _conversation(request, conversation_id)
+    fields = body.model_dump(exclude_unset=True)
+    for text_field in ("title", "system_prompt"):
+        if text_field in fields and fields[text_field] is None:
+            fields[text_field] = ""
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(fields.get("system_prompt", "")) > limit:
+        raise ChatError("bad_request", f"The system prompt is over {limit} characters.")
+    if "title" in fields:
+        fields["title"] = fields["title"].strip()
+    if fields:
+        services.conversation_update_settings(conversation=conversation, **fields)
+    return services.conversation_payload(conversation, _last_status(conversation))
+
+
+@router.delete("/{conversation_id}", response={204: None, **ERRORS})
+def conversation_remove(request: HttpRequest, conversation_id: int = ConversationId):
+    """Delete the conversation and all its messages."""
+    services.conversation_delete(conversation=_conversation(request, conversation_id))
+    return Status(204, None)
+
+
+@router.get("/{conversation_id}/messages", response={200: MessagePage, **ERRORS})
+def conversation_messages(
+    request: HttpRequest,
+    paging: Query[Paging],
+    conversation_id: int = ConversationId,
+):
+    """The messages, oldest first (the last page holds the latest)."""
+    conversation = _conversation(request, conversation_id)
+    queryset = conversation.messages.order_by("created_at", "id")
+    return page_of(queryset, paging, services.message_payload)
+
+
+@router.get(
+    "/{conversation_id}/export",
+    response={200: None, **ERRORS},
+    openapi_extra={
+        "responses": {
+            200: {
+                "description": "The file",
+                "content": {"application/json": {}, "text/markdown": {}},
+            }
+        }
+    },
+)
+def conversation_export(
+    request: HttpRequest,
+    options: Query[ExportQuery],
+    conversation_id: int = ConversationId,
+):
+    """Download the conversation as JSON (importable) or Markdown (to read)."""
+    conversation = _conversation(request, conversation_id)
+    conversation = exports.with_messages(
+        Conversation.objects.filter(pk=conversation.pk)
+    )[0]
+    content_type, extension, render = EXPORT_TYPES[options.format]
+    response = HttpResponse(
+        render(conversation), content_type=f"{content_type}; charset=utf-8"
+    )
+    filename = f"conversation-{conversation.pk}.{extension}"
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def _last_status(conversation: Conversation) -> str:
+    return (
+        conversation.messages.filter(role=Message.Role.ASSISTANT)
+        .order_by("-created_at", "-id")
+        .values_list("status", flat=True)
+        .first()
+        or ""
+    )

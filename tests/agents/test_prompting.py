@@ -1,0 +1,119 @@
+"""Prompt building against the fake KoboldCpp's tokenizer and context size."""
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic_ai.messages import (
+    ModelRequest,
+    ModelResponse,
+    SystemPromptPart,
+    TextPart,
+    UserPromptPart,
+)
+
+from agents.errors import PromptTooLong
+from agents.events import ChatTurn
+from agents.llm_service import LLMService
+from agents.prompting import PromptBuilder, turns_from_messages
+from tests.fake_kobold import FakeKobold
+
+MAX_TOKENS = 100
+words = st.text(alphabet="abcdefgh .,!?", min_size=1, max_size=300)
+turns = st.lists(
+    st.builds(ChatTurn, st.sampled_from(["user", "assistant"]), words), max_size=60
+)
+
+
+@pytest.fixture(scope="module")
+def small_kobold():
+    """A fake KoboldCpp with a 512-token context, shared by the module's examples."""
+    server = FakeKobold(max_context=512)
+    server.start()
+    yield server
+    server.stop()
+
+
+def _builder(server: FakeKobold) -> PromptBuilder:
+    return PromptBuilder(LLMService(base_url=server.url, api="native"))
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(history=turns, text=words)
+async def test_trimmed_prompt_fits_and_keeps_system_and_last_message(
+    small_kobold, history, text
+):
+    """Random long histories: the rendered prompt fits context − max_tokens, and the
+    system prompt and the new message are always there, in order."""
+    builder = _builder(small_kobold)
+    prompt = await builder.build(
+        system_prompt="Be nice.", history=history, text=text, max_tokens=MAX_TOKENS
+    )
+    rendered = builder.service.template.render(prompt.turns)
+    assert await builder.service.count_tokens(rendered) <= 512 - MAX_TOKENS
+    assert prompt.turns[0] == ChatTurn("system", "Be nice.")
+    assert prompt.turns[-1] == ChatTurn("user", text)
+    kept = prompt.turns[1:-1]
+    assert kept == history[len(history) - len(kept) :]
+
+
+async def test_oldest_turns_are_dropped_first(small_kobold):
+    """When history overflows, the newest turns stay and the oldest go."""
+    history = [ChatTurn("user", f"turn {i} " + "word " * 40) for i in range(30)]
+    prompt = await _builder(small_kobold).build(
+        system_prompt="S", history=history, text="last", max_tokens=MAX_TOKENS
+    )
+    kept = prompt.turns[1:-1]
+    assert 0 < len(kept) < 30
+    assert kept[-1] == history[-1]
+    assert prompt.dropped == 30 - len(kept)
+
+
+async def test_history_turns_limits_the_history(small_kobold):
+    """A profile's history_turns caps how many earlier turns are sent."""
+    history = [ChatTurn("user", f"t{i}") for i in range(10)]
+    prompt = await _builder(small_kobold).build(
+        system_prompt="S", history=history, text="x", max_tokens=10, history_turns=3
+    )
+    assert prompt.turns[1:-1] == history[-3:]
+
+
+async def test_a_message_too_long_for_the_context_is_refused(small_kobold):
+    """A user message that alone overflows raises PromptTooLong (code bad_request)."""
+    with pytest.raises(PromptTooLong) as caught:
+        await _builder(small_kobold).build(
+            system_prompt="S", history=[], text="word " * 600, max_tokens=MAX_TOKENS
+        )
+    assert caught.value.code == "bad_request"
+
+
+async def test_context_size_is_asked_once(small_kobold):
+    """true_max_context_length is fetched once per builder."""
+
+    def asked() -> int:
+        return sum("true_max_context" in r.path for r in small_kobold.requests)
+
+    before = asked()
+    builder = _builder(small_kobold)
+    for text in ("a", "b", "c"):
+        await builder.build(system_prompt="S", history=[], text=text, max_tokens=10)
+    assert asked() - before == 1
+
+
+def test_turns_from_messages_puts_one_system_turn_first():
+    """Instructions and system prompts merge into one leading system turn; requests
+    become user turns and responses assistant turns, in order."""
+    messages = [
+        ModelRequest(parts=[SystemPromptPart("Sys."), UserPromptPart("Hi")]),
+        ModelResponse(parts=[TextPart("Hello!")]),
+        ModelRequest(parts=[UserPromptPart(["Look:", "again"])]),
+    ]
+    assert turns_from_messages(messages, ["Be brief."]) == [
+        ChatTurn("system", "Be brief.\n\nSys."),
+        ChatTurn("user", "Hi"),
+        ChatTurn("assistant", "Hello!"),
+        ChatTurn("user", "Look:\nagain"),
+    ]
