@@ -4,6 +4,7 @@ builds the prompt and streams the reply under the runtime watchdog.
 
 import asyncio
 import logging
+import weakref
 from collections.abc import AsyncIterator
 
 from django.conf import settings
@@ -42,26 +43,19 @@ def parse_intent_output(output: object) -> IntentDecision:
     raise ValueError(f"unexpected intent output of type {type(output).__name__}")
 
 
-_shared: dict[tuple, tuple[LLMService, PromptBuilder]] = {}
+_builders: "weakref.WeakKeyDictionary[LLMService, PromptBuilder]" = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _shared_service() -> tuple[LLMService, PromptBuilder]:
-    """One service (and prompt builder) per backend configuration, so the API probe,
-    the token counts and the context size are shared by every reply."""
-    key = tuple(
-        getattr(settings, name)
-        for name in (
-            "KOBOLDCPP_URL",
-            "KOBOLDCPP_API",
-            "KOBOLDCPP_PASSWORD",
-            "KOBOLDCPP_CHAT_TEMPLATE",
-            "LLM_BUSY_RETRIES",
-        )
-    )
-    if key not in _shared:
-        service = LLMService.from_settings()
-        _shared[key] = (service, PromptBuilder(service))
-    return _shared[key]
+    """The service of the current settings and its prompt builder, shared by every reply
+    so that the context size and the token counts are learnt once."""
+    service = LLMService.from_settings()
+    builder = _builders.get(service)
+    if builder is None:
+        builder = _builders[service] = PromptBuilder(service)
+    return service, builder
 
 
 def _as_messages(turns: list[ChatTurn]) -> list[m.ModelMessage]:

@@ -19,7 +19,18 @@ def order_text(tokens: int, delay: float) -> str:
 
 
 class StampingFake(FakeKobold):
-    """Replaces each token's text, as it is sent, by its index and the wall clock."""
+    """Replaces each token's text, as it is sent, by its index and the wall clock, and
+    keeps sub-millisecond paces that the event loop's timers cannot."""
+
+    async def _pause(self, gen, seconds):
+        # epoll sleeps whole milliseconds: at 0.5 ms a token, sleep only when a
+        # millisecond ahead of the schedule, and send what is due back to back.
+        if seconds is None or not 0 < seconds < 0.005:
+            return await super()._pause(gen, seconds)
+        now = time.monotonic()
+        gen.due = max(getattr(gen, "due", now), now - 0.05) + seconds
+        if gen.due - now >= 0.001:
+            await super()._pause(gen, gen.due - now)
 
     async def _tokens(self, gen, script, limits, skip):
         index = 0

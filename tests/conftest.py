@@ -8,14 +8,25 @@ from tests.fake_kobold import FakeKobold
 
 
 @pytest.fixture
-def fake_kobold():
-    """A fresh fake KoboldCpp 1.76 on an ephemeral 127.0.0.1 port, stopped afterwards."""
-    server = FakeKobold()
-    server.start()
-    try:
-        yield server
-    finally:
+def make_fake():
+    """Start a FakeKobold with the given options; every one is stopped afterwards."""
+    servers: list[FakeKobold] = []
+
+    def make(**options) -> FakeKobold:
+        server = FakeKobold(**options)
+        server.start()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def fake_kobold(make_fake):
+    """A fresh fake KoboldCpp 1.76 on an ephemeral 127.0.0.1 port, stopped afterwards."""
+    return make_fake()
 
 
 @pytest.fixture

@@ -13,27 +13,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.fake_kobold import FakeKobold, Script
+from tests.fake_kobold import Script
 
 CAPTURES = Path("/work/shared/captures")
 KOBOLD = CAPTURES / "koboldcpp-1.76"
 LLAMA = CAPTURES / "llama-cpp-python-0.3"
-
-
-@pytest.fixture
-def make_fake():
-    """Start fakes with any options; stop them all afterwards."""
-    started = []
-
-    def make(**options):
-        fake = FakeKobold(**options)
-        fake.start()
-        started.append(fake)
-        return fake
-
-    yield make
-    for fake in started:
-        fake.stop()
 
 
 def _connect(fake, request: bytes) -> socket.socket:

@@ -1,21 +1,13 @@
-"""Fixtures of the agents tests: fake KoboldCpp servers of any flavour."""
+"""Fixtures of the agents tests."""
 
 import pytest
+from pydantic_ai import models
 
-from tests.fake_kobold import FakeKobold
 
-
-@pytest.fixture
-def make_fake():
-    """Start a FakeKobold with the given options; every one is stopped afterwards."""
-    servers: list[FakeKobold] = []
-
-    def make(**options) -> FakeKobold:
-        server = FakeKobold(**options)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield make
-    for server in servers:
-        server.stop()
+@pytest.fixture(autouse=True)
+def _no_model_requests():
+    """No agents test reaches a model unless it says so (override_allow_model_requests)."""
+    saved = models.ALLOW_MODEL_REQUESTS
+    models.ALLOW_MODEL_REQUESTS = False
+    yield
+    models.ALLOW_MODEL_REQUESTS = saved

@@ -1,7 +1,7 @@
 """Agent factories, run on pydantic-ai's TestModel/FunctionModel (no backend reachable)."""
 
 import pytest
-from pydantic_ai import ModelRetry, models
+from pydantic_ai import ModelRetry
 from pydantic_ai.exceptions import UnexpectedModelBehavior
 from pydantic_ai.messages import ModelResponse, TextPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -15,15 +15,6 @@ from agents.builder import (
 )
 from agents.kobold_model import KoboldNativeModel
 from agents.profiles import PROFILES
-
-
-@pytest.fixture(autouse=True)
-def _no_model_requests():
-    """No test here can reach a real model."""
-    saved = models.ALLOW_MODEL_REQUESTS
-    models.ALLOW_MODEL_REQUESTS = False
-    yield
-    models.ALLOW_MODEL_REQUESTS = saved
 
 
 def _reply(text: str) -> FunctionModel:

@@ -4,7 +4,7 @@ KoboldNativeModel honours ALLOW_MODEL_REQUESTS; tests that mean to reach the fak
 """
 
 import pytest
-from pydantic_ai import Agent, PromptedOutput, models
+from pydantic_ai import Agent, PromptedOutput
 from pydantic_ai.models import override_allow_model_requests
 from pydantic_ai.models.openai import OpenAIChatModel
 
@@ -14,15 +14,6 @@ from agents.http_client import get_llm_http_client
 from agents.kobold_model import KoboldNativeModel, build_model, find_json_object
 from agents.llm_service import LLMService
 from tests.fake_kobold import Script
-
-
-@pytest.fixture(autouse=True)
-def _no_model_requests():
-    """No test here reaches a model unless it says so."""
-    saved = models.ALLOW_MODEL_REQUESTS
-    models.ALLOW_MODEL_REQUESTS = False
-    yield
-    models.ALLOW_MODEL_REQUESTS = saved
 
 
 @pytest.fixture

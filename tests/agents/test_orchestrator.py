@@ -5,7 +5,6 @@ KoboldCpp (real HTTP) for the streams and for KoboldNativeModel end to end.
 """
 
 import pytest
-from pydantic_ai import models
 from pydantic_ai.messages import ModelResponse, TextPart
 from pydantic_ai.models import override_allow_model_requests
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -15,15 +14,6 @@ from agents.events import ChatTurn, Finished, IntentDecided, TextDelta
 from agents.orchestrator import Orchestrator, ReplyOverrides, parse_intent_output
 from agents.profiles import PROFILES, profile_for
 from tests.fake_kobold import Script
-
-
-@pytest.fixture(autouse=True)
-def _no_model_requests():
-    """No test here reaches a model through pydantic-ai unless it says so."""
-    saved = models.ALLOW_MODEL_REQUESTS
-    models.ALLOW_MODEL_REQUESTS = False
-    yield
-    models.ALLOW_MODEL_REQUESTS = saved
 
 
 @pytest.fixture

@@ -192,6 +192,8 @@ def test_phone_layout_hides_the_sidebar(chat_server, new_page, screenshot):
     """On a narrow screen the sidebar stays hidden until its button opens it."""
     page = new_page(viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True)
     log_in(page, chat_server)
+    send(page, "Hi from a phone")
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
     sidebar = page.locator("#sidebar")
     expect(sidebar).not_to_be_visible()
     page.wait_for_selector("body[data-ready]")  # the module script is wired up
@@ -199,6 +201,7 @@ def test_phone_layout_hides_the_sidebar(chat_server, new_page, screenshot):
     page.click("#sidebar-toggle")
     expect(sidebar).to_be_visible()
     expect(page.locator("#sidebar-toggle")).to_have_attribute("aria-expanded", "true")
+    page.wait_for_timeout(300)  # the slide-in transition
     screenshot(page, "11-phone-sidebar")
     page.click("#sidebar-backdrop", position={"x": 370, "y": 400})
     expect(sidebar).not_to_be_visible()

@@ -155,6 +155,7 @@ async def test_rest_stream_through_nginx_is_not_buffered(cluster, nginx):
                 if line.startswith("data: "):
                     arrivals.append((time.monotonic(), json.loads(line[6:])))
     frames = [frame for _, frame in arrivals]
+    print([(round(t, 2), f["type"], f.get("offset")) for t, f in arrivals])
     first_token = next(t for t, f in arrivals if f["type"] == "token")
     end_at, end = next((t, f) for t, f in arrivals if f["type"] == "end")
     assert end_at - first_token > 1.0

@@ -14,7 +14,8 @@ function render(state, backend) {
   badge.dataset.state = state;
   const text = badge.querySelector(".badge-text");
   const words = { online: "online", offline: "offline", busy: "busy_backend" };
-  const detail = [backend.model, backend.version && `v${backend.version}`, backend.api]
+  const model = (backend.model ?? "").replace(/^koboldcpp\//, "");
+  const detail = [model, backend.version && `v${backend.version}`, backend.api]
     .filter(Boolean)
     .join(" · ");
   text.textContent = t(words[state]);
