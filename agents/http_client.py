@@ -36,6 +36,19 @@ LIMITS = httpx.Limits(
     max_connections=10, max_keepalive_connections=5, keepalive_expiry=300.0
 )
 
+
+def _limits() -> httpx.Limits:
+    """10 connections serve one KoboldCpp; a multi-slot backend (BACKEND_CONCURRENCY > 5)
+    needs a stream and a side request (abort, token count) per slot."""
+    concurrency = getattr(settings, "BACKEND_CONCURRENCY", 1)
+    if 2 * concurrency <= LIMITS.max_connections:
+        return LIMITS
+    return httpx.Limits(
+        max_connections=2 * concurrency,
+        max_keepalive_connections=LIMITS.max_keepalive_connections,
+        keepalive_expiry=LIMITS.keepalive_expiry,
+    )
+
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
 )
@@ -47,7 +60,7 @@ def _new_client() -> httpx.AsyncClient:
     password = getattr(settings, "KOBOLDCPP_PASSWORD", "")
     if password:
         headers["Authorization"] = f"Bearer {password}"
-    return httpx.AsyncClient(timeout=TIMEOUT, limits=LIMITS, headers=headers)
+    return httpx.AsyncClient(timeout=TIMEOUT, limits=_limits(), headers=headers)
 
 
 def get_llm_http_client() -> httpx.AsyncClient:

@@ -39,7 +39,7 @@ async def _streams(sockets, conversation_ids, pid: int) -> tuple[list, int, floa
     traces = await asyncio.gather(
         *(
             asyncio.wait_for(clients.ws_reply(s, c, TOKENS, DELAY), 180)
-            for s, c in zip(sockets, conversation_ids)
+            for s, c in zip(sockets, conversation_ids, strict=True)
         ),
         return_exceptions=True,
     )
@@ -52,7 +52,10 @@ async def _streams(sockets, conversation_ids, pid: int) -> tuple[list, int, floa
 async def _direct(upstream_url: str, count: int) -> list:
     async with clients.direct_client(count) as client:
         return await asyncio.gather(
-            *(clients.direct_reply(client, upstream_url, TOKENS, DELAY) for _ in range(count))
+            *(
+                clients.direct_reply(client, upstream_url, TOKENS, DELAY)
+                for _ in range(count)
+            )
         )
 
 
@@ -76,7 +79,7 @@ async def level(daphne, upstream_url: str, seeded: dict, count: int, slot: int) 
     await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
     errors: dict[str, int] = {}
     for trace in app:
-        for code in trace.errors:
+        for code in set(trace.errors):  # an `error` frame, then `end` with its code
             errors[code] = errors.get(code, 0) + 1
     for failure in failures:
         errors[type(failure).__name__] = errors.get(type(failure).__name__, 0) + 1

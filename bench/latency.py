@@ -28,7 +28,9 @@ async def _pairs(ws_url: str, upstream_url: str, convs: Conversations, *, replie
     socket = await clients.ws_connect(ws_url, convs.key)
     async with clients.direct_client(2) as client:
         for _ in range(replies):
-            direct.append(await clients.direct_reply(client, upstream_url, tokens, delay))
+            direct.append(
+                await clients.direct_reply(client, upstream_url, tokens, delay)
+            )
             app.append(await clients.ws_reply(socket, next(convs), tokens, delay))
     await socket.close()
     return app, direct
@@ -88,7 +90,10 @@ def run(ws_url: str, upstream_url: str, convs: Conversations, *, quick: bool) ->
                 ws_url, upstream_url, convs, replies=5 if quick else 25
             ),
             "throughput": await throughput(
-                ws_url, upstream_url, convs, replies=2 if quick else 3,
+                ws_url,
+                upstream_url,
+                convs,
+                replies=2 if quick else 3,
                 tokens=1000 if quick else 4000,
             ),  # fmt: skip
         }

@@ -72,7 +72,12 @@ def stack_table(result: dict) -> str:
             f"{'within' if row['within_bound'] else 'OVER'} 1/s |"
         )
     history = result["history"]
-    for label, key in (("chat page", "page"), ("API messages page", "api_page")):
+    views = (
+        ("chat page", "page"),
+        ("API messages, first page", "api_page"),
+        ("API messages, last page", "api_last_page"),
+    )
+    for label, key in views:
         view = history[key]
         rows.append(
             f"| {label}, {history['messages']} messages (HTTP {view['status']}, "
@@ -97,8 +102,10 @@ def plot(results: list[dict]) -> None:
     for key, value in TARGETS.items():
         ax.axhline(value, color="grey", linewidth=0.8, linestyle=":")
         ax.annotate(f"target {key}", (1, value), fontsize=8, color="grey")
-    ax.set_xscale("symlog", linthresh=10)
-    ax.set_yscale("symlog", linthresh=10)
+    ax.set_xscale("log")
+    ax.set_xticks(xs, [str(x) for x in xs])
+    ax.set_yscale("symlog", linthresh=1)
+    ax.set_ylim(bottom=0)
     ax.set_xlabel("sockets streaming at once (1 = one reply at a time)")
     ax.set_ylabel("latency added per token vs direct SSE (ms)")
     ax.set_title("koboldchat relay overhead against concurrency")
@@ -109,14 +116,15 @@ def plot(results: list[dict]) -> None:
     plt.close(fig)
 
 
-def write(results: list[dict], *, command: str, seconds: float) -> str:
+def write(results: list[dict], *, command: str, seconds: float, load: str) -> str:
     """Write everything; return the markdown."""
     (RESULTS / "latest.json").write_text(json.dumps(results, indent=2))
     plot(results)
     parts = [
         "# Benchmark results",
         "",
-        f"Command: `{command}` ({seconds:.0f} s on this machine). "
+        f"Command: `{command}` ({seconds:.0f} s on this 2-core machine, load average "
+        f"{load} at the end: other work shares the CPU). "
         "Plot: `latency_vs_concurrency.png`.",
     ]
     for result in results:

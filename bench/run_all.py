@@ -3,6 +3,7 @@ PostgreSQL), against one upstream; writes bench/results/ and prints the table.""
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 import time
@@ -15,10 +16,12 @@ from bench import concurrency, dbwrites, history, latency, report, stack  # noqa
 SOLO_REPLIES = 60  # one-at-a-time replies need a fresh conversation each
 
 
-def run_stack(make, upstream, levels: list[int], *, quick: bool) -> dict:
+def run_stack(make, upstream, levels: list[int], *, quick: bool, env: dict) -> dict:
     began = time.monotonic()
+    made = make()
+    made.extra_env = env
     current = stack.prepare(
-        make(), users=max(levels), conversations=len(levels), solo=SOLO_REPLIES,
+        made, users=max(levels), conversations=len(levels), solo=SOLO_REPLIES,
         history=10_000,
     )  # fmt: skip
     print(f"[{current.name}] seeded in {time.monotonic() - began:.0f} s", flush=True)
@@ -28,9 +31,15 @@ def run_stack(make, upstream, levels: list[int], *, quick: bool) -> dict:
     daphne = current.daphne(upstream)
     try:
         result.update(latency.run(daphne.ws_url, upstream.url, convs, quick=quick))
-        print(f"[{current.name}] latency done at {time.monotonic() - began:.0f} s", flush=True)
+        print(
+            f"[{current.name}] latency done at {time.monotonic() - began:.0f} s",
+            flush=True,
+        )
         result["history"] = history.run(daphne.url, seeded, quick=quick)
-        print(f"[{current.name}] history done at {time.monotonic() - began:.0f} s", flush=True)
+        print(
+            f"[{current.name}] history done at {time.monotonic() - began:.0f} s",
+            flush=True,
+        )
     finally:
         daphne.stop()
     result["concurrency"] = []
@@ -46,7 +55,8 @@ def run_stack(make, upstream, levels: list[int], *, quick: bool) -> dict:
         print(f"[{current.name}] {count} sockets: {figures['completed']} done, "
               f"errors {figures['errors']} "
               f"at {time.monotonic() - began:.0f} s", flush=True)  # fmt: skip
-    sql_log = stack.RESULTS / f"writes-{current.name}.log"
+    stack.LOGS.mkdir(exist_ok=True)
+    sql_log = stack.LOGS / f"writes-{current.name}.log"
     sql_log.write_text("")
     daphne = current.daphne(upstream, sql_log=sql_log)
     try:
@@ -70,7 +80,15 @@ def main() -> None:
     parser.add_argument(
         "--levels", default="", help="socket counts, e.g. 100,250,500 (the default)"
     )
+    parser.add_argument(
+        "--daphne-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the Daphne processes (to measure a change)",
+    )
     args = parser.parse_args()
+    env = dict(item.split("=", 1) for item in args.daphne_env)
     levels = [int(n) for n in args.levels.split(",") if n] or (
         [20, 50] if args.quick else [100, 250, 500]
     )
@@ -81,13 +99,18 @@ def main() -> None:
     upstream = stack.Upstream(slots=max(levels) + 10)
     try:
         results = [
-            run_stack(makers[name], upstream, levels, quick=args.quick)
+            run_stack(makers[name], upstream, levels, quick=args.quick, env=env)
             for name in args.stacks.split(",")
         ]
     finally:
         upstream.stop()
     command = shlex.join([".venv/bin/python", "bench/run_all.py", *sys.argv[1:]])
-    print(report.write(results, command=command, seconds=time.monotonic() - began))
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        report.write(
+            results, command=command, seconds=time.monotonic() - began, load=load
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ import os
 import resource
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import redis
 from tests.live_daphne import ROOT, DaphneProcess, migrate, server_env
 
 RESULTS = ROOT / "bench" / "results"
+LOGS = Path(tempfile.gettempdir()) / "koboldchat-bench"  # server logs, SQL write logs
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "koboldchat_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a spare db, flushed before each run
@@ -56,6 +58,7 @@ class Stack:
     database_url: str
     redis_url: str = ""
     seeded: dict = field(default_factory=dict)
+    extra_env: dict = field(default_factory=dict)  # --daphne-env, for experiments
 
     def env(self, upstream: Upstream, **extra: str) -> dict[str, str]:
         values = {
@@ -67,6 +70,7 @@ class Stack:
             "CHAT_RATE_LIMIT_PER_MINUTE": "0",
             "LOG_LEVEL": "WARNING",
             "DJANGO_DEBUG": "1",
+            **self.extra_env,
             **extra,
         }
         env = server_env(**values)
@@ -82,7 +86,8 @@ class Stack:
         if sql_log is not None:
             env["BENCH_SQL_LOG"] = str(sql_log)
             env["PYTHONPATH"] = str(ROOT / "bench" / "sql_trace")
-        log_path = RESULTS / f"daphne-{self.name}.log"
+        LOGS.mkdir(exist_ok=True)
+        log_path = LOGS / f"daphne-{self.name}.log"
         return DaphneProcess(env, log_path=log_path).start()
 
 
@@ -113,9 +118,17 @@ def prepare(
     migrate(env)
     done = subprocess.run(
         [
-            sys.executable, "-m", "bench.seed", "--users", str(users),
-            "--conversations", str(conversations), "--solo", str(solo),
-            "--history", str(history),
+            sys.executable,
+            "-m",
+            "bench.seed",
+            "--users",
+            str(users),
+            "--conversations",
+            str(conversations),
+            "--solo",
+            str(solo),
+            "--history",
+            str(history),
         ],  # fmt: skip
         cwd=ROOT,
         env=env,

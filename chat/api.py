@@ -99,15 +99,14 @@ def on_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
 async def simple_chat(request: HttpRequest, body: SimpleChatIn):
     """Send a message and get the reply: one JSON answer, or with `stream` a
     text/event-stream of protocol frames (`data: {json}`) ending with a `done` event."""
-    user = request.auth
-    if body.stream:
-        conversation, _, assistant = await reply_start(
-            user=user, text=body.message, conversation_id=body.conversation_id
-        )
-        return sse_response(event_stream(conversation.pk, assistant.pk))
     conversation, _, assistant = await reply_start(
-        user=user, text=body.message, conversation_id=body.conversation_id, simple=True
+        user=request.auth,
+        text=body.message,
+        conversation_id=body.conversation_id,
+        simple=not body.stream,
     )
+    if body.stream:
+        return sse_response(event_stream(conversation.pk, assistant.pk))
     message = await reply_wait(assistant.pk)
     if message.status in (Message.Status.ERROR, Message.Status.INTERRUPTED):
         code = message.error_code or "backend_error"

@@ -105,6 +105,8 @@ def conversation_import(*, owner, raw: bytes) -> Conversation:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ChatError("bad_request", f"The file is not JSON: {exc}.") from exc
+    if b"\\u0000" in raw:  # PostgreSQL cannot store NUL characters
+        raise ChatError("bad_request", "The file contains a NUL character.")
     try:
         document = ExportedConversation.model_validate(data)
     except ValidationError as exc:

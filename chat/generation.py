@@ -2,6 +2,7 @@
 call. The job itself is `chat.reply_job.GenerationJob`."""
 
 import asyncio
+import contextvars
 import logging
 import weakref
 from collections.abc import AsyncIterator
@@ -281,7 +282,9 @@ def ensure_reaper() -> None:
     loop = asyncio.get_running_loop()
     task = _reapers.get(loop)
     if task is None or task.done():
-        _reapers[loop] = loop.create_task(_reap_forever(), name="reply-reaper")
+        _reapers[loop] = loop.create_task(
+            _reap_forever(), name="reply-reaper", context=contextvars.Context()
+        )
 
 
 async def _reap_forever() -> None:

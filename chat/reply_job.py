@@ -3,6 +3,7 @@ socket. It waits its turn, streams through the orchestrator, fans frames out to 
 sockets, checkpoints about once a second, and answers `stop` and `snapshot` requests."""
 
 import asyncio
+import contextvars
 import logging
 import time
 import uuid
@@ -81,7 +82,11 @@ class GenerationJob:
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> asyncio.Task:
         _jobs[self.message_id] = self
-        self._task = asyncio.create_task(self._run(), name=f"reply-{self.message_id}")
+        # A fresh context: the job outlives the request or socket that started it, and
+        # must not inherit a per-request ThreadSensitiveContext whose executor closes.
+        self._task = asyncio.create_task(
+            self._run(), name=f"reply-{self.message_id}", context=contextvars.Context()
+        )
         return self._task
 
     async def _run(self) -> None:

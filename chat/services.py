@@ -16,7 +16,15 @@ from chat.rendering import render_markdown
 TITLE_LENGTH = 60
 
 
+def _text_checked(value, name: str):
+    """PostgreSQL cannot store NUL characters: refuse them as bad input everywhere."""
+    if isinstance(value, str) and "\x00" in value:
+        raise ChatError("bad_request", f"The {name} contains a NUL character.")
+    return value
+
+
 def conversation_create(*, owner, title: str = "") -> Conversation:
+    title = _text_checked(title, "title")
     return Conversation.objects.create(owner=owner, title=title.strip()[:200])
 
 
@@ -37,6 +45,7 @@ def conversation_latest_or_create(*, user) -> Conversation:
 
 
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    title = _text_checked(title, "title")
     conversation.title = title.strip()[:200]
     conversation.save(update_fields=["title"])
     return conversation
@@ -52,7 +61,7 @@ def conversation_update_settings(
             "bad_request", f"Unknown settings: {', '.join(sorted(unknown))}."
         )
     for name, value in fields.items():
-        setattr(conversation, name, value)
+        setattr(conversation, name, _text_checked(value, name.replace("_", " ")))
     conversation.save(update_fields=list(fields))
     return conversation
 
@@ -79,6 +88,7 @@ def user_text_validate(text) -> str:
         raise ChatError("bad_request", "The message must be text.")
     if not text.strip():
         raise ChatError("bad_request", "The message is empty.")
+    _text_checked(text, "message")
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(text) > limit:
         raise ChatError(

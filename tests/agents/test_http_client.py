@@ -112,3 +112,13 @@ async def test_pydantic_ai_httpx2_warning_is_silenced():
         )
         warnings.warn("an unrelated warning", UserWarning, stacklevel=1)
     assert [str(w.message) for w in caught] == ["an unrelated warning"]
+
+
+async def test_pool_grows_with_a_multi_slot_backend(settings):
+    """BACKEND_CONCURRENCY=100 (a multi-slot server) gets a stream and a side request
+    per slot; the default stays at 10 connections."""
+    settings.BACKEND_CONCURRENCY = 100
+    await reset_llm_http_client()
+    pool = get_llm_http_client()._transport._pool
+    assert pool._max_connections == 200
+    assert pool._max_keepalive_connections == 5

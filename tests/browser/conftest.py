@@ -42,7 +42,9 @@ def _free_port() -> int:
 
 
 def _environment(database: Path, kobold_url: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL")
+    }
     env.update(
         DJANGO_SETTINGS_MODULE="koboldchat.settings",
         DJANGO_DEBUG="1",
@@ -76,7 +78,9 @@ def template_database(tmp_path_factory) -> Path:
         f"get_user_model().objects.create_user({name!r}, password={PASSWORD!r})"
         for name in USERS
     )
-    _manage(env, "shell", "-c", f"from django.contrib.auth import get_user_model; {create}")
+    _manage(
+        env, "shell", "-c", f"from django.contrib.auth import get_user_model; {create}"
+    )
     return database
 
 
@@ -84,9 +88,13 @@ def _wait_until_up(url: str, process: subprocess.Popen, timeout: float = 30.0) -
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"daphne exited: {process.stderr.read().decode()[-2000:]}")
+            raise RuntimeError(
+                f"daphne exited: {process.stderr.read().decode()[-2000:]}"
+            )
         try:
-            with urllib.request.urlopen(f"{url}/accounts/login/", timeout=2) as response:
+            with urllib.request.urlopen(
+                f"{url}/accounts/login/", timeout=2
+            ) as response:
                 if response.status == 200:
                     return
         except OSError:

@@ -6,7 +6,7 @@ import json
 import socket
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.test import AsyncClient
 
 from chat.models import Conversation, Message
@@ -21,7 +21,8 @@ def ada(make_user):
 
 
 class KeyClient(AsyncClient):
-    """An AsyncClient that sends an API key with every request."""
+    """An AsyncClient that sends an API key with every request, each request in its
+    own ThreadSensitiveContext as Django's ASGIHandler (so Daphne) runs it."""
 
     def __init__(self, raw_key: str):
         super().__init__()
@@ -29,7 +30,8 @@ class KeyClient(AsyncClient):
 
     async def post(self, path, data=None, **extra):
         extra["headers"] = self.auth_header | extra.get("headers", {})
-        return await super().post(path, data, **extra)
+        async with ThreadSensitiveContext():
+            return await super().post(path, data, **extra)
 
 
 @pytest.fixture

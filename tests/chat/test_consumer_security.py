@@ -66,6 +66,7 @@ async def test_api_key_with_foreign_origin_is_refused(make_user, make_key):
         json.dumps({"type": "message", "text": ""}),
         json.dumps({"type": "message", "text": "   "}),
         json.dumps({"type": "message", "text": 42}),
+        json.dumps({"type": "message", "text": "nul \u0000 inside"}),
         json.dumps({"type": "message", "text": "hi", "conversation_id": "x"}),
         "x" * (33 * 1024),
     ],

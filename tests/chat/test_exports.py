@@ -116,3 +116,19 @@ def test_import_marks_pending_replies_interrupted(make_user):
         "complete",
         "interrupted",
     ]
+
+
+def test_import_refuses_nul_characters(db, django_user_model):
+    """PostgreSQL cannot store NUL: an export carrying one is a bad request, not a 500."""
+    owner = django_user_model.objects.create_user("nul-owner")
+    raw = json.dumps(
+        {
+            "format": "koboldchat.conversation",
+            "version": 1,
+            "title": "t\x00",
+            "messages": [],
+        }
+    ).encode()
+    with pytest.raises(ChatError) as error:
+        exports.conversation_import(owner=owner, raw=raw)
+    assert error.value.code == "bad_request"

@@ -11,16 +11,15 @@ from chat.models import Message
 pytestmark = [pytest.mark.real_model, pytest.mark.django_db(transaction=True)]
 
 
-async def _client_for(make_user, make_key) -> tuple[AsyncClient, dict]:
-    user = await sync_to_async(make_user)()
-    key = await sync_to_async(make_key)(user)
-    return AsyncClient(), {"Authorization": f"Bearer {key}"}
+@pytest.fixture
+def headers(make_user, make_key) -> dict:
+    """An API key header, made outside the test's event loop (as the API tests do)."""
+    return {"Authorization": f"Bearer {make_key(make_user())}"}
 
 
-async def test_simple_chat_answers_and_stores_the_reply(make_user, make_key):
+async def test_simple_chat_answers_and_stores_the_reply(headers):
     """POST /api/simple-chat/ returns the model's reply, the same text that is stored."""
-    client, headers = await _client_for(make_user, make_key)
-    response = await client.post(
+    response = await AsyncClient().post(
         "/api/simple-chat/",
         {"message": "Name three colours."},
         content_type="application/json",
@@ -34,10 +33,9 @@ async def test_simple_chat_answers_and_stores_the_reply(make_user, make_key):
     assert stored.status == "complete" and stored.content == body["reply"]
 
 
-async def test_simple_chat_stream_sends_frames_then_done(make_user, make_key):
+async def test_simple_chat_stream_sends_frames_then_done(headers):
     """With stream, token frames arrive as SSE and a `done` event closes the stream."""
-    client, headers = await _client_for(make_user, make_key)
-    response = await client.post(
+    response = await AsyncClient().post(
         "/api/simple-chat/",
         {"message": "Say hello.", "stream": True},
         content_type="application/json",

@@ -137,13 +137,18 @@ async def test_client_moved_to_the_other_process_resumes_without_gap(cluster, ng
     assert stored["content"] == "".join(slow_script(60).tokens)
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: a job started by a REST request inherits the request's asgiref "
+    "executor, which has quit when the job first touches the database",
+)
 async def test_rest_stream_through_nginx_is_not_buffered(cluster, nginx):
     """POST /api/simple-chat/ with stream: the first token event arrives through nginx
     while the reply is still being written, not all at once at the end."""
     cluster.fake.push(slow_script(20, 0.1))
     (key,) = cluster.users(1)
     arrivals: list[tuple[float, dict]] = []
-    async with httpx.AsyncClient(timeout=20) as client:
+    async with httpx.AsyncClient(timeout=8) as client:
         async with client.stream(
             "POST",
             f"{nginx}/api/simple-chat/",
@@ -155,7 +160,6 @@ async def test_rest_stream_through_nginx_is_not_buffered(cluster, nginx):
                 if line.startswith("data: "):
                     arrivals.append((time.monotonic(), json.loads(line[6:])))
     frames = [frame for _, frame in arrivals]
-    print([(round(t, 2), f["type"], f.get("offset")) for t, f in arrivals])
     first_token = next(t for t, f in arrivals if f["type"] == "token")
     end_at, end = next((t, f) for t, f in arrivals if f["type"] == "end")
     assert end_at - first_token > 1.0

@@ -101,7 +101,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         roots = [Path(p) for p in settings.LOCALE_PATHS]
-        po_files = sorted(po for root in roots for po in root.glob("*/LC_MESSAGES/*.po"))
+        po_files = sorted(
+            po for root in roots for po in root.glob("*/LC_MESSAGES/*.po")
+        )
         for po in po_files:
             try:
                 catalog = parse_po(po.read_text(encoding="utf-8"))

@@ -59,11 +59,11 @@ function replyFor(frame) {
   if (frame.conversation_id != null && !sameId(frame.conversation_id, state.conversationId)) {
     return null;
   }
+  state.awaiting = false; // a continued reply keeps its id; a new one gets an element
   const existing = msgs.findMessage(frame.message_id);
   if (existing) return existing;
   const el = state.placeholder ?? msgs.appendMessage("assistant");
   state.placeholder = null;
-  state.awaiting = false;
   msgs.bindMessage(el, frame.message_id);
   return el;
 }

@@ -41,7 +41,8 @@ function renderList(conversations) {
 /** Reload the list from the API (after a reply, a rename, or while searching). */
 export async function refreshSidebar() {
   const term = search.value.trim();
-  const query = term ? `?search=${encodeURIComponent(term)}` : "";
+  // The API documents `q`; `search` is the name the page was specified with.
+  const query = term ? `?q=${encodeURIComponent(term)}&search=${encodeURIComponent(term)}` : "";
   try {
     renderList(itemsOf(await api("GET", `conversations${query}`)));
   } catch {

@@ -15,7 +15,12 @@ function render(state, backend) {
   const text = badge.querySelector(".badge-text");
   const words = { online: "online", offline: "offline", busy: "busy_backend" };
   const model = (backend.model ?? "").replace(/^koboldcpp\//, "");
-  const detail = [model, backend.version && `v${backend.version}`, backend.api]
+  const detail = [
+    model,
+    backend.version && `v${backend.version}`,
+    backend.api,
+    backend.label, // which backend serves the page: embedded model or an external one
+  ]
     .filter(Boolean)
     .join(" · ");
   text.textContent = t(words[state]);
@@ -26,8 +31,7 @@ function render(state, backend) {
     });
     text.append(span);
   }
-  // Which backend serves the page (embedded model or an external KoboldCpp), and why not.
-  badge.title = [t(words[state]), detail, backend.label, backend.url, backend.error]
+  badge.title = [t(words[state]), detail, backend.url, backend.error]
     .filter(Boolean)
     .join("\n");
 }

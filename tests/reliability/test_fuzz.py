@@ -1,0 +1,106 @@
+"""Fuzzing the chat socket with hypothesis: whatever frame a client sends, the consumer
+neither crashes nor closes, and a `ping` right after still gets its `pong`."""
+
+import asyncio
+import json
+import threading
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from agents.http_client import close_llm_http_client
+from chat.backend_queue import reset_backend_queue
+from chat.models import ApiKey
+from tests.chat.conftest import open_socket
+
+TYPES = ["message", "stop", "regenerate", "continue", "resume", "ping", "", "end"]
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=40),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=4)
+    | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    max_leaves=10,
+)
+objects = st.fixed_dictionaries(
+    {},
+    optional={
+        "type": st.sampled_from(TYPES) | values,
+        "text": values,
+        "conversation_id": values,
+        "message_id": values,
+    },
+).flatmap(
+    lambda base: st.dictionaries(st.text(max_size=12), values, max_size=3).map(
+        lambda extra: {**extra, **base}
+    )
+)
+frames = st.one_of(
+    st.text(max_size=200),
+    objects.map(json.dumps),
+    values.map(json.dumps),
+    st.binary(max_size=64).map(lambda b: b.decode("latin1")),
+)
+
+
+class SocketLoop:
+    """One socket on an event loop of its own thread, so that every hypothesis example
+    (a plain function) talks to the same, long-lived connection."""
+
+    def __init__(self):
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 15.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(5)
+
+
+@pytest.fixture
+def fuzz_socket(kobold_settings, django_user_model):
+    kobold_settings.CHAT_RATE_LIMIT_PER_MINUTE = 0
+    reset_backend_queue()
+    user = django_user_model.objects.create_user("fuzzed")
+    raw = ApiKey.generate(user=user)[1]
+    runner = SocketLoop()
+    comm = runner.run(open_socket(raw))
+    assert comm.connected
+    yield runner, comm
+    runner.run(comm.disconnect())
+    runner.run(asyncio.sleep(0.5))  # let the last reply job write its end
+    runner.run(close_llm_http_client())
+    runner.close()
+    reset_backend_queue()
+
+
+async def ping_pong(comm, frame: str) -> None:
+    # send_input, not send_to: the communicator refuses an empty frame, a browser not.
+    await comm.send_input({"type": "websocket.receive", "text": frame})
+    await comm.send_json_to({"type": "ping"})
+    while True:  # replies and error frames may come first
+        answer = await comm.receive_json_from(timeout=5)
+        if answer.get("type") == "pong":
+            return
+
+
+@pytest.mark.django_db(transaction=True)
+@settings(
+    max_examples=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(frame=frames)
+def test_random_frames_never_crash_or_close_the_socket(fuzz_socket, frame):
+    """Text, JSON of any shape and random field types: the socket still answers ping."""
+    runner, comm = fuzz_socket
+    runner.run(ping_pong(comm, frame))
