@@ -224,6 +224,6 @@ class Orchestrator:
         completion = await self.service.count_tokens(text) if text else 0
         return Finished(
             finish_reason=reason,
-            prompt_tokens=prompt.tokens,
+            prompt_tokens=await self.prompts.tokens(prompt),
             completion_tokens=completion,
         )

@@ -15,6 +15,8 @@ from agents.llm_service import LLMService
 ROLES = ("system", "user", "assistant")
 # The context size is asked again after this long: KoboldCpp may restart with another.
 CONTEXT_TTL_S = 60.0
+# Tokens a tokenizer may add beyond one per byte (BOS, a leading-space marker).
+BOUND_SLACK = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,7 +24,7 @@ class Prompt:
     """The turns to send and the tokens they are estimated to take."""
 
     turns: list[ChatTurn]
-    tokens: int
+    tokens: int | None  # None: it surely fits, and was not counted (PromptBuilder.tokens)
     dropped: int  # history turns left out (context or profile limit)
 
 
@@ -77,6 +79,14 @@ class PromptBuilder:
         budget = await self.max_context() - max_tokens
         system = ChatTurn("system", system_prompt)
         user = ChatTurn("user", text)
+        head = [system] if system_prompt else []
+        total = len(history)
+        if history_turns is not None:
+            history = history[max(len(history) - history_turns, 0) :]
+        history = [turn for turn in history if turn.role != "system"]
+        everything = head + history + [user]
+        if self.surely_fits(everything, budget):
+            return Prompt(everything, None, total - len(history))
         used = (await self.overheads())[1] + await self.cost(user)
         used += await self.cost(system) if system_prompt else 0
         if used > budget:
@@ -85,21 +95,29 @@ class PromptBuilder:
                 f"room for {max(budget, 0)} with a reply of {max_tokens}. "
                 "Please shorten it."
             )
-        total = len(history)
-        if history_turns is not None:
-            history = history[max(len(history) - history_turns, 0) :]
         kept: list[ChatTurn] = []
         for turn in reversed(history):
-            if turn.role == "system":
-                continue
             cost = await self.cost(turn)
             if used + cost > budget:
                 break
             used += cost
             kept.append(turn)
         kept.reverse()
-        head = [system] if system_prompt else []
         return Prompt(head + kept + [user], used, total - len(kept))
+
+    def surely_fits(self, turns: list[ChatTurn], budget: int) -> bool:
+        """True when the rendered prompt's UTF-8 size is within the budget: every token
+        covers at least one byte, so short conversations need no token counting (and
+        no tokencount round trip before the first token)."""
+        rendered = self.service.template.render(turns)
+        return len(rendered.encode()) + BOUND_SLACK <= budget
+
+    async def tokens(self, prompt: Prompt) -> int:
+        """The prompt's size in tokens, counted now if `build` did not need to."""
+        if prompt.tokens is not None:
+            return prompt.tokens
+        reply_start = (await self.overheads())[1]
+        return reply_start + sum([await self.cost(turn) for turn in prompt.turns])
 
 
 def _user_text(content: str | Any) -> str:

@@ -117,3 +117,19 @@ def test_turns_from_messages_puts_one_system_turn_first():
         ChatTurn("assistant", "Hello!"),
         ChatTurn("user", "Look:\nagain"),
     ]
+
+
+async def test_short_conversation_needs_no_token_count(small_kobold):
+    """A prompt whose UTF-8 size is within the budget is sent as is: no tokencount
+    round trip delays the first token; its size is counted afterwards on demand."""
+    builder = _builder(small_kobold)
+    await builder.max_context()
+    asked = len(small_kobold.requests)
+    history = [ChatTurn("user", "hi"), ChatTurn("assistant", "hello!")]
+    prompt = await builder.build(
+        system_prompt="Be nice.", history=history, text="how are you?", max_tokens=100
+    )
+    assert len(small_kobold.requests) == asked
+    assert prompt.tokens is None and prompt.turns[1:3] == history
+    rendered = builder.service.template.render(prompt.turns)
+    assert 0 < await builder.tokens(prompt) <= len(rendered.encode())
