@@ -71,6 +71,7 @@ class GenerationJob:
         self._pending: list[str] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self._status_write: asyncio.Task | None = None
         self._stop_requested = False
         self._upstream_started = False
         self._layer = get_channel_layer()
@@ -150,12 +151,16 @@ class GenerationJob:
     # --- events from the model -------------------------------------------------------
     async def _on_intent(self, decision: IntentDecided) -> None:
         self.intent = decision
-        await database_sync_to_async(services.reply_update)(
-            message_id=self.message_id,
-            status=Message.Status.STREAMING,
-            intent=decision.intent,
-            intent_source=decision.source,
-            genkey=self.genkey,
+        # Stored beside the stream, not before it: the first token must not wait for
+        # the database. `_finish` waits for this write before the final one.
+        self._status_write = asyncio.create_task(
+            database_sync_to_async(services.reply_update)(
+                message_id=self.message_id,
+                status=Message.Status.STREAMING,
+                intent=decision.intent,
+                intent_source=decision.source,
+                genkey=self.genkey,
+            )
         )
         await self._broadcast(
             {
@@ -278,6 +283,8 @@ class GenerationJob:
 
     # --- the end ---------------------------------------------------------------------
     async def _finish(self, error: LLMError | None) -> None:
+        if self._status_write is not None:
+            await asyncio.gather(self._status_write, return_exceptions=True)
         if self._stop_requested and self._upstream_started:
             try:
                 await asyncio.wait_for(self._abort(self.genkey), timeout=2.0)

@@ -42,6 +42,8 @@ def test_unknown_user_fails_with_its_name():
 
 def test_inactive_user_gets_no_key(django_user_model):
     """An inactive account cannot be given a key."""
-    django_user_model.objects.create_user("carol", password="pw-carol-123", is_active=False)
+    django_user_model.objects.create_user(
+        "carol", password="pw-carol-123", is_active=False
+    )
     with pytest.raises(CommandError, match="inactive"):
         _run("carol")

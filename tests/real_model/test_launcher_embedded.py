@@ -19,7 +19,9 @@ def test_launcher_starts_and_stops_the_embedded_model(tmp_path):
         model_url = output.split("Embedded model ready at ")[1].split()[0]
         models = httpx.get(f"{model_url}/v1/models", timeout=5).json()
         assert models["data"][0]["id"] == "SmolLM2-135M-Instruct.Q4_1"
-        health = httpx.get(f"http://127.0.0.1:{port}/api/simple-chat/health", timeout=10)
+        health = httpx.get(
+            f"http://127.0.0.1:{port}/api/simple-chat/health", timeout=10
+        )
         backend = health.json()["backend"]
         assert backend["reachable"] and backend["api"] == "openai"
         assert backend["label"] == "embedded model SmolLM2-135M-Instruct (llama.cpp)"

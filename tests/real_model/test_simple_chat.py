@@ -49,6 +49,8 @@ async def test_simple_chat_stream_sends_frames_then_done(headers):
     assert json.loads(events[-1].split("data: ", 1)[1])["status"] == "complete"
     frames = [json.loads(event.removeprefix("data: ")) for event in events[:-1]]
     end = frames[-1]
-    assert end["type"] == "end" and end["status"] == "complete" and end["content"].strip()
+    assert (
+        end["type"] == "end" and end["status"] == "complete" and end["content"].strip()
+    )
     streamed = "".join(f["text"] for f in frames if f["type"] == "token")
     assert streamed == end["content"]

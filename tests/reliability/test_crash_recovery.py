@@ -97,7 +97,9 @@ async def test_killed_server_leaves_an_interrupted_reply_with_its_checkpoint(
     )
     second = daphnes(restarted_env, port=first.port)
     async with connect(second.ws_url, key) as sock:
-        await sock.send(json.dumps({"type": "resume", "conversation_id": conversation_id}))
+        await sock.send(
+            json.dumps({"type": "resume", "conversation_id": conversation_id})
+        )
         frames = await frames_until(
             sock, lambda f: f["type"] == "snapshot" and f["status"] == "interrupted"
         )
@@ -148,6 +150,8 @@ async def test_redis_restart_mid_reply_loses_nothing(
         await asyncio.sleep(0.2)
     assert stored["status"] == "complete" and stored["content"] == FULL_TEXT
     if not frames:
-        pytest.xfail(f"known bug, channels-redis after a Redis restart: {reconnect_failure}")
+        pytest.xfail(
+            f"known bug, channels-redis after a Redis restart: {reconnect_failure}"
+        )
     assert frames[0]["type"] == "snapshot" and frames[0]["status"] == "streaming"
     assert streamed_text(frames, message_id) == FULL_TEXT

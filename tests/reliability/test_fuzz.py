@@ -6,6 +6,7 @@ import json
 import threading
 
 import pytest
+from channels.layers import get_channel_layer
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,8 +25,10 @@ scalars = st.one_of(
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4)
-    | st.dictionaries(st.text(max_size=10), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
     max_leaves=10,
 )
 objects = st.fixed_dictionaries(
@@ -62,8 +65,23 @@ class SocketLoop:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
     def close(self) -> None:
+        """End every task of the loop (jobs, reaper, layer receivers) before stopping
+        it: a receive left pending would pin the shared channel layer to this loop."""
+        self.run(_wind_down())
         self.loop.call_soon_threadsafe(self.loop.stop)
         self.thread.join(5)
+        self.loop.close()
+
+
+async def _wind_down() -> None:
+    tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await close_llm_http_client()
+    layer = get_channel_layer()
+    if hasattr(layer, "close_pools"):  # channels-redis: its pools belong to this loop
+        await layer.close_pools()
 
 
 @pytest.fixture
@@ -78,7 +96,6 @@ def fuzz_socket(kobold_settings, django_user_model):
     yield runner, comm
     runner.run(comm.disconnect())
     runner.run(asyncio.sleep(0.5))  # let the last reply job write its end
-    runner.run(close_llm_http_client())
     runner.close()
     reset_backend_queue()
 
@@ -94,6 +111,9 @@ async def ping_pong(comm, frame: str) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+@pytest.mark.filterwarnings(  # channels-redis names channels with `random`
+    "ignore::hypothesis.errors.HypothesisDeprecationWarning"
+)
 @settings(
     max_examples=100,
     deadline=None,

@@ -62,7 +62,15 @@ def nginx(cluster, tmp_path_factory):
     ports = [cluster.a.port, cluster.b.port]
     (prefix / "site.conf").write_text(render_site(ports, port, prefix / "static"))
     (prefix / "nginx.conf").write_text(MAIN.read_text())
-    command = [str(NGINX), "-p", f"{prefix}/", "-e", "logs/error.log", "-c", "nginx.conf"]
+    command = [
+        str(NGINX),
+        "-p",
+        f"{prefix}/",
+        "-e",
+        "logs/error.log",
+        "-c",
+        "nginx.conf",
+    ]
     subprocess.run([*command, "-t", "-q"], check=True)
     process = subprocess.Popen([*command, "-g", "daemon off;"])
     url = f"http://127.0.0.1:{port}"
@@ -113,7 +121,10 @@ async def test_sockets_through_nginx_reach_both_processes(cluster, nginx):
         end = frames[-1]
         assert end["status"] == "complete"
         assert streamed_text(frames, end["message_id"]) == end["content"]
-        assert reply_row(cluster.database_url, end["message_id"])["content"] == end["content"]
+        assert (
+            reply_row(cluster.database_url, end["message_id"])["content"]
+            == end["content"]
+        )
 
 
 async def test_client_moved_to_the_other_process_resumes_without_gap(cluster, nginx):
@@ -171,5 +182,7 @@ def test_static_files_are_served_by_nginx(nginx):
     """/static/ comes from STATIC_ROOT (collectstatic) without reaching Daphne."""
     response = httpx.get(f"{nginx}/static/chat/app.js")
     assert response.status_code == 200
-    assert response.content == (ROOT / "chat" / "static" / "chat" / "app.js").read_bytes()
+    assert (
+        response.content == (ROOT / "chat" / "static" / "chat" / "app.js").read_bytes()
+    )
     assert not response.headers.get("X-Upstream")

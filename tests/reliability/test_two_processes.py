@@ -40,7 +40,11 @@ async def test_reply_started_on_a_is_watched_live_from_b(cluster):
     assert len(_of_type(on_b_frames, "token")) > 1
     assert stored["status"] == end["status"] == "complete"
     assert streamed_text(on_b_frames, end["message_id"]) == end["content"]
-    assert end["content"] == stored["content"] == "".join(cluster.fake.default_script.tokens)
+    assert (
+        end["content"]
+        == stored["content"]
+        == "".join(cluster.fake.default_script.tokens)
+    )
 
 
 async def test_stop_sent_to_b_stops_the_job_running_in_a(cluster):
@@ -62,7 +66,9 @@ async def test_stop_sent_to_b_stops_the_job_running_in_a(cluster):
     stored = reply_row(cluster.database_url, message_id)
     assert after[-1]["status"] == stored["status"] == "stopped"
     assert took < 1.5
-    assert await cluster.fake.await_until(lambda: stored["genkey"] in cluster.fake.aborts)
+    assert await cluster.fake.await_until(
+        lambda: stored["genkey"] in cluster.fake.aborts
+    )
     assert 0 < len(stored["content"]) < len("".join(slow_script(200).tokens))
     assert streamed_text(before + after, message_id) == stored["content"]
 
