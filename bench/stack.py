@@ -16,7 +16,8 @@ import redis
 from tests.live_daphne import ROOT, DaphneProcess, migrate, server_env
 
 RESULTS = ROOT / "bench" / "results"
-LOGS = Path(tempfile.gettempdir()) / "koboldchat-bench"  # server logs, SQL write logs
+# Server logs, SQL write logs and the SQLite database: scratch, outside the tree.
+LOGS = Path(tempfile.gettempdir()) / "koboldchat-bench"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PG_DATABASE = "koboldchat_bench"
 REDIS_URL = "redis://127.0.0.1:6379/13"  # a spare db, flushed before each run
@@ -92,7 +93,8 @@ class Stack:
 
 
 def memory_stack() -> Stack:
-    path = RESULTS / "bench.sqlite3"
+    LOGS.mkdir(exist_ok=True)
+    path = LOGS / "bench.sqlite3"  # outside the tree: nothing of it to commit
     for suffix in ("", "-wal", "-shm"):
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     return Stack("memory+sqlite", f"sqlite:///{path}")

@@ -186,8 +186,9 @@ async def snapshot_request(message_id: int, reply_to: str) -> dict | None:
 
 
 def snapshot_from_database(message: Message) -> dict:
-    """What is known without a job: the last checkpoint, or the final text."""
-    return {
+    """What is known without a job: the last checkpoint, or the final text (then with
+    its sanitized html and metrics, as in `end`)."""
+    snapshot = {
         "type": "snapshot",
         "conversation_id": message.conversation_id,
         "message_id": message.pk,
@@ -197,6 +198,15 @@ def snapshot_from_database(message: Message) -> dict:
         "intent": message.intent,
         "intent_source": message.intent_source,
     }
+    if not message.is_pending:
+        payload = services.message_payload(message)
+        snapshot.update(
+            html=payload["html"],
+            metrics=payload["metrics"],
+            finish_reason=message.finish_reason,
+            error_code=message.error_code,
+        )
+    return snapshot
 
 
 def end_frame_from_database(message: Message) -> dict:

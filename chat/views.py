@@ -14,6 +14,7 @@ from chat.models import Conversation, Message
 from chat.rendering import render_markdown
 
 SIDEBAR_LIMIT = 100
+HISTORY_PAGE = 100
 ERROR_MESSAGES = {
     "backend_unreachable": gettext_lazy(
         "The model server (KoboldCpp) cannot be reached. Is it running?"
@@ -60,17 +61,31 @@ def index(request: HttpRequest) -> HttpResponse:
     owned = Conversation.objects.owned_by(request.user)
     query = request.GET.get("q", "").strip()
     current = _selected_conversation(request, owned)
-    messages = (
-        list(current.messages.exclude(role=Message.Role.SYSTEM)) if current else []
-    )
+    messages, earlier = _history(current, request.GET.get("before"))
     context = {
         "conversations": owned.search(query)[:SIDEBAR_LIMIT],
         "query": query,
         "current": current,
         "messages": [_message_view(m) for m in messages],
+        "earlier_before": messages[0].pk if earlier else None,
         "page_config": _page_config(current),
     }
     return render(request, "chat/index.html", context)
+
+
+def _history(current: Conversation | None, before: str | None):
+    """The last HISTORY_PAGE messages (before message id `before`, if given), oldest
+    first, and whether there are earlier ones: a long conversation opens quickly."""
+    if current is None:
+        return [], False
+    rows = current.messages.exclude(role=Message.Role.SYSTEM)
+    if before is not None:
+        try:
+            rows = rows.filter(id__lt=int(before))
+        except ValueError as exc:
+            raise Http404("No such page.") from exc
+    page = list(rows.order_by("-created_at", "-id")[: HISTORY_PAGE + 1])
+    return page[:HISTORY_PAGE][::-1], len(page) > HISTORY_PAGE
 
 
 def _selected_conversation(request: HttpRequest, owned) -> Conversation | None:

@@ -74,7 +74,7 @@ def test_nothing_running_says_how_to_start_koboldcpp(settings):
     point_at(settings, f"http://127.0.0.1:{port}")
     with pytest.raises(CommandError, match="nothing answers") as caught:
         run_check()
-    assert f"python3 koboldcpp.py --model" in caught.value.output
+    assert "python3 koboldcpp.py --model" in caught.value.output
     assert f"--port {port}" in caught.value.output
 
 

@@ -250,3 +250,23 @@ def test_compiled_catalog_matches_gettext():
     assert catalog.ngettext("%(n)s token", "%(n)s tokens", 1) == "%(n)s jeton"
     assert catalog.gettext("Maybe") == "Maybe"
     assert catalog.gettext("Multi") == 'ligne "deux"\n'
+
+
+def test_long_conversation_shows_its_last_page_with_a_link_to_earlier(
+    client_in, user, django_assert_max_num_queries
+):
+    """10,000 messages: the page renders only the last 100, in order, in a constant
+    number of queries, and links to the page before them."""
+    conv = Conversation.objects.create(owner=user, title="Long")
+    Message.objects.bulk_create(
+        Message(conversation=conv, role="user", content=f"line {i}") for i in range(10_000)
+    )
+    with django_assert_max_num_queries(12):
+        response = client_in.get(f"/?c={conv.pk}")
+    body = response.content.decode()
+    assert "line 9999" in body and "line 9900" in body and "line 9899" not in body
+    assert body.index("line 9900") < body.index("line 9999")
+    first_shown = conv.messages.get(content="line 9900").pk
+    assert f"before={first_shown}" in body
+    earlier = client_in.get(f"/?c={conv.pk}&before={first_shown}").content.decode()
+    assert "line 9899" in earlier and "line 9800" in earlier and "line 9900" not in earlier

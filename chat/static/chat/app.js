@@ -110,6 +110,11 @@ const handlers = {
   snapshot(frame) {
     const el = replyFor(frame);
     if (!el) return;
+    if (typeof frame.html === "string") {
+      // A reply that finished while we were away: shown as if its `end` had arrived.
+      handlers.end(frame);
+      return;
+    }
     msgs.applySnapshot(el, frame.content ?? "");
     const status = frame.status || "streaming";
     if (status === "queued") msgs.setStatus(el, status, t("waiting_plain"));
@@ -133,7 +138,11 @@ const handlers = {
       if (msgs.isPending(el)) msgs.setStatus(el, "error", "");
       return;
     }
-    if (state.placeholder && REFUSALS.has(frame.code)) undoLastSend();
+    if (state.placeholder && REFUSALS.has(frame.code)) {
+      // A refused send is undone; a refused regenerate left the old reply in place.
+      if (state.lastSend) undoLastSend();
+      else location.reload();
+    }
     state.awaiting = false;
     showNotice(text, "error");
   },
