@@ -83,6 +83,14 @@ async def ws_reply(socket, conversation_id: int, tokens: int, delay: float) -> T
     }
     trace.sent_ns = time.time_ns()
     await socket.send(json.dumps(frame))
+    try:
+        await _read_reply(socket, trace)
+    except websockets.ConnectionClosed as exc:  # the server closed it (1011: it failed)
+        trace.errors.append(f"closed_{exc.rcvd.code if exc.rcvd else 'abruptly'}")
+    return trace
+
+
+async def _read_reply(socket, trace: Trace) -> None:
     received = 0
     async for raw in socket:
         now = time.time_ns()
@@ -90,8 +98,8 @@ async def ws_reply(socket, conversation_id: int, tokens: int, delay: float) -> T
         kind = frame.get("type")
         if kind == "token":
             trace.frames += 1
-            if frame["offset"] != received:
-                trace.errors.append(f"offset {frame['offset']} != {received}")
+            if frame["offset"] != received and "offset_gap" not in trace.errors:
+                trace.errors.append("offset_gap")  # frames were lost on the way
             received += len(frame["text"])
             trace.on_text(frame["text"], now)
         elif kind == "error":
@@ -101,7 +109,6 @@ async def ws_reply(socket, conversation_id: int, tokens: int, delay: float) -> T
             if frame.get("error_code"):
                 trace.errors.append(frame["error_code"])
             break
-    return trace
 
 
 def direct_client(connections: int) -> httpx.AsyncClient:

@@ -19,11 +19,14 @@ def _rss(pid: int) -> int:
 
 
 async def _connect_all(ws_url: str, keys: list[str]) -> list:
-    """Open one socket per key, 50 handshakes at a time (the listen backlog is finite)."""
+    """One socket (or the exception of its handshake) per key, 50 handshakes at a time
+    (the listen backlog is finite)."""
     sockets = []
     for start in range(0, len(keys), 50):
         batch = keys[start : start + 50]
-        sockets += await asyncio.gather(*(clients.ws_connect(ws_url, k) for k in batch))
+        sockets += await asyncio.gather(
+            *(clients.ws_connect(ws_url, k) for k in batch), return_exceptions=True
+        )
     return sockets
 
 
@@ -38,11 +41,16 @@ async def _streams(sockets, conversation_ids, pid: int) -> tuple[list, int, floa
     peak, stop = [_rss(pid)], asyncio.Event()
     sampler = asyncio.create_task(_sample_peak(pid, peak, stop))
     began = time.monotonic()
+
+    async def one(socket, conversation_id):
+        if isinstance(socket, BaseException):  # the handshake failed
+            raise socket
+        return await asyncio.wait_for(
+            clients.ws_reply(socket, conversation_id, TOKENS, DELAY), REPLY_TIMEOUT_S
+        )
+
     traces = await asyncio.gather(
-        *(
-            asyncio.wait_for(clients.ws_reply(s, c, TOKENS, DELAY), REPLY_TIMEOUT_S)
-            for s, c in zip(sockets, conversation_ids, strict=True)
-        ),
+        *(one(s, c) for s, c in zip(sockets, conversation_ids, strict=True)),
         return_exceptions=True,
     )
     wall = time.monotonic() - began
@@ -78,7 +86,10 @@ async def level(daphne, upstream_url: str, seeded: dict, count: int, slot: int) 
     )
     failures = [t for t in traces if isinstance(t, BaseException)]
     app = [t for t in traces if not isinstance(t, BaseException)]
-    await asyncio.gather(*(s.close() for s in sockets), return_exceptions=True)
+    await asyncio.gather(
+        *(s.close() for s in sockets if not isinstance(s, BaseException)),
+        return_exceptions=True,
+    )
     errors: dict[str, int] = {}
     for trace in app:
         for code in set(trace.errors):  # an `error` frame, then `end` with its code

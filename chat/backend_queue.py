@@ -72,8 +72,10 @@ class RedisBackendQueue:
     def __init__(self, url: str, concurrency: int, name: str):
         import redis.asyncio as redis
 
+        from koboldchat.redis_retry import redis_connection_options
+
         self.concurrency = max(1, concurrency)
-        self._redis = redis.from_url(url)
+        self._redis = redis.from_url(url, **redis_connection_options())
         self._line_key = f"koboldchat:queue:{name}"
         self._ticket_key = f"koboldchat:queue:{name}:ticket"
 

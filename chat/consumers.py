@@ -13,7 +13,7 @@ from chat import generation, services
 from chat.errors import ChatError
 from chat.frames import FrameFilter
 from chat.models import Message
-from chat.reply_job import user_group
+from chat.reply_fanout import user_group
 
 log = logging.getLogger(__name__)
 

@@ -16,13 +16,8 @@ from agents.orchestrator import ReplyOverrides
 from chat import services
 from chat.frames import FrameFilter
 from chat.models import Conversation, Message
-from chat.reply_job import (
-    GenerationJob,
-    ReplyRequest,
-    local_job,
-    reply_group,
-    user_group,
-)
+from chat.reply_fanout import reply_group, user_group
+from chat.reply_job import GenerationJob, ReplyRequest, local_job
 
 log = logging.getLogger(__name__)
 

@@ -3,10 +3,13 @@
 import hashlib
 import hmac
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+
+LAST_USED_PRECISION = timedelta(minutes=1)
 
 
 class ConversationQuerySet(models.QuerySet):
@@ -198,7 +201,10 @@ class ApiKey(models.Model):
             return None
         if not key.user.is_active:
             return None
-        cls.objects.filter(pk=key.pk).update(last_used_at=timezone.now())
+        now = timezone.now()
+        if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
+            # A minute's precision is plenty, and spares a write per request.
+            cls.objects.filter(pk=key.pk).update(last_used_at=now)
         return key.user
 
     @property

@@ -10,7 +10,6 @@ import uuid
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
 from django.conf import settings
 
 from agents.errors import LLMError
@@ -20,21 +19,12 @@ from chat import services
 from chat.backend_queue import get_backend_queue
 from chat.models import Message
 from chat.rendering import render_markdown
+from chat.reply_fanout import ReplyFanout
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
 _jobs: dict[int, "GenerationJob"] = {}
-
-
-def user_group(user_id: int) -> str:
-    """Every socket (and REST stream) of a user listens here."""
-    return f"user.{user_id}"
-
-
-def reply_group(message_id: int) -> str:
-    """The job of a reply listens here for `stop` and `snapshot` requests."""
-    return f"reply.{message_id}"
 
 
 def local_job(message_id: int) -> "GenerationJob | None":
@@ -64,17 +54,18 @@ class GenerationJob:
         self.genkey = f"kc-{uuid.uuid4().hex}"
         self.status = Message.Status.QUEUED
         self.content = request.prefix
-        self.sent = len(request.prefix)  # characters already sent in frames
+        self.frames = ReplyFanout(
+            message_id=request.message_id,
+            conversation_id=request.conversation_id,
+            user_id=request.user_id,
+            sent=len(request.prefix),
+        )
         self.intent: IntentDecided | None = None
         self.finished: Finished | None = None
         self.done = asyncio.Event()
-        self._pending: list[str] = []
-        self._wake = asyncio.Event()
-        self._closing = False
         self._status_write: asyncio.Task | None = None
         self._stop_requested = False
         self._upstream_started = False
-        self._layer = get_channel_layer()
         self._task: asyncio.Task | None = None
         self._work: asyncio.Task | None = None
         self._started_at = time.monotonic()
@@ -91,17 +82,16 @@ class GenerationJob:
         return self._task
 
     async def _run(self) -> None:
-        channel = await self._layer.new_channel()
-        await self._layer.group_add(reply_group(self.message_id), channel)
-        control = asyncio.create_task(self._control_loop(channel))
+        frames = self.frames
+        control = asyncio.create_task(
+            frames.serve_requests(on_stop=self.stop, snapshot=self.snapshot)
+        )
         ticker = asyncio.create_task(self._ticker())
-        sender = asyncio.create_task(self._sender())
+        sender = asyncio.create_task(frames.send_forever())
         queue = get_backend_queue()
         error: LLMError | None = None
         if self.request.announce:
-            await self._broadcast(
-                dict(self.request.announce, message_id=self.message_id)
-            )
+            await frames.broadcast(dict(self.request.announce))
         try:
             self._work = asyncio.create_task(self._generate(queue))
             await self._work
@@ -118,12 +108,11 @@ class GenerationJob:
             error = LLMError(f"Unexpected failure: {exc}")
             log.exception("reply %s crashed", self.message_id)
         finally:
-            await asyncio.shield(queue.release(self.job_id))
+            await asyncio.shield(frames.quietly(queue.release(self.job_id)))
             ticker.cancel()
-            await self._flush(sender)
+            await frames.flush(sender)
             await asyncio.shield(self._finish(error))
             control.cancel()
-            await self._layer.group_discard(reply_group(self.message_id), channel)
             _jobs.pop(self.message_id, None)
             self.done.set()
 
@@ -162,11 +151,9 @@ class GenerationJob:
                 genkey=self.genkey,
             )
         )
-        await self._broadcast(
+        await self.frames.broadcast(
             {
                 "type": "start",
-                "conversation_id": self.request.conversation_id,
-                "message_id": self.message_id,
                 "intent": decision.intent,
                 "intent_source": decision.source,
             }
@@ -178,54 +165,10 @@ class GenerationJob:
         if self._first_token_at is None:
             self._first_token_at = time.monotonic()
         self.content += text
-        self._pending.append(text)
-        self._wake.set()
-
-    # --- frames ----------------------------------------------------------------------
-    async def _broadcast(self, frame: dict) -> None:
-        frame.setdefault("conversation_id", self.request.conversation_id)
-        await self._layer.group_send(
-            user_group(self.request.user_id), {"type": "chat.frame", "frame": frame}
-        )
+        self.frames.add_text(text)
 
     async def _announce_position(self, position: int) -> None:
-        await self._broadcast(
-            {"type": "queued", "message_id": self.message_id, "position": position}
-        )
-
-    async def _sender(self) -> None:
-        """Send pending text as soon as possible; what arrives meanwhile joins the next
-        frame, so a fast model gives fewer, larger frames and never later ones."""
-        while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
-            await self._send_pending()
-
-    async def _send_pending(self) -> None:
-        if not self._pending:
-            return
-        text = "".join(self._pending)
-        self._pending.clear()
-        offset = self.sent
-        self.sent += len(text)
-        await self._broadcast(
-            {
-                "type": "token",
-                "message_id": self.message_id,
-                "offset": offset,
-                "text": text,
-            }
-        )
-
-    async def _flush(self, sender: asyncio.Task) -> None:
-        """Let the sender finish the frame it is sending and what is pending, then end."""
-        self._closing = True
-        self._wake.set()
-        try:
-            await sender
-        except Exception:
-            log.exception("reply %s: sending frames failed", self.message_id)
-        await self._send_pending()
+        await self.frames.broadcast({"type": "queued", "position": position})
 
     def snapshot(self) -> dict:
         """The text already sent in frames: live frames continue from its end."""
@@ -234,24 +177,13 @@ class GenerationJob:
             "conversation_id": self.request.conversation_id,
             "message_id": self.message_id,
             "status": self.status,
-            "content": self.content[: self.sent],
-            "offset": self.sent,
+            "content": self.content[: self.frames.sent],
+            "offset": self.frames.sent,
             "intent": self.intent.intent if self.intent else "",
             "intent_source": self.intent.source if self.intent else "",
         }
 
-    # --- control: stop and snapshot requests from any process ---------------------------
-    async def _control_loop(self, channel: str) -> None:
-        while True:
-            message = await self._layer.receive(channel)
-            if message.get("type") == "job.stop":
-                await self.stop()
-            elif message.get("type") == "job.snapshot" and message.get("reply_to"):
-                await self._layer.send(
-                    message["reply_to"],
-                    {"type": "chat.snapshot", "frame": self.snapshot()},
-                )
-
+    # --- control ---------------------------------------------------------------------
     async def stop(self) -> None:
         if self._stop_requested or self.done.is_set():
             return
@@ -267,19 +199,23 @@ class GenerationJob:
         while True:
             await asyncio.sleep(settings.CHAT_CHECKPOINT_SECONDS)
             now = time.monotonic()
-            if len(self.content) != written:
-                written = len(self.content)
-                await database_sync_to_async(services.reply_checkpoint)(
-                    message_id=self.message_id, content=self.content
-                )
-            elif now - beat >= HEARTBEAT_SECONDS:
-                await database_sync_to_async(services.reply_heartbeat)(
-                    message_ids=[self.message_id]
-                )
-            else:
+            try:
+                if len(self.content) != written:
+                    await database_sync_to_async(services.reply_checkpoint)(
+                        message_id=self.message_id, content=self.content
+                    )
+                    written = len(self.content)
+                elif now - beat >= HEARTBEAT_SECONDS:
+                    await database_sync_to_async(services.reply_heartbeat)(
+                        message_ids=[self.message_id]
+                    )
+                else:
+                    continue
+            except Exception:  # the next tick tries again; the final write is apart
+                log.exception("reply %s: checkpoint failed", self.message_id)
                 continue
             beat = now
-            await queue.keep_alive(self.job_id)
+            await self.frames.quietly(queue.keep_alive(self.job_id))
 
     # --- the end ---------------------------------------------------------------------
     async def _finish(self, error: LLMError | None) -> None:
@@ -318,18 +254,12 @@ class GenerationJob:
         )
         message = await database_sync_to_async(Message.objects.get)(pk=self.message_id)
         if error is not None:
-            await self._broadcast(
-                {
-                    "type": "error",
-                    "code": error.code,
-                    "message": str(error),
-                    "message_id": self.message_id,
-                }
+            await self.frames.broadcast(
+                {"type": "error", "code": error.code, "message": str(error)}
             )
-        await self._broadcast(
+        await self.frames.broadcast(
             {
                 "type": "end",
-                "message_id": self.message_id,
                 "status": status,
                 "finish_reason": reason,
                 "content": self.content,

@@ -19,7 +19,9 @@ DEBUG = env.bool("DJANGO_DEBUG", default=True)
 
 _REQUIRED_IN_PRODUCTION = ("DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS")
 if not DEBUG:
-    _missing = [name for name in _REQUIRED_IN_PRODUCTION if not env.str(name, default="")]
+    _missing = [
+        name for name in _REQUIRED_IN_PRODUCTION if not env.str(name, default="")
+    ]
     if _missing:
         raise ImproperlyConfigured(
             "DJANGO_DEBUG is off, so these environment variables must be set: "
@@ -80,10 +82,12 @@ TEMPLATES = [
 ]
 
 DATABASES = {
-    "default": env.db(
-        "DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-    )
+    "default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")
 }
+# Connections are kept between calls: a reply job or a socket touches the database
+# through one worker thread, and reconnecting on every call was most of its cost.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=300)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL lets the page read history while a reply job checkpoints; IMMEDIATE avoids
     # "database is locked" upgrades when two writers meet.
@@ -94,16 +98,20 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-else:
-    DATABASES["default"].setdefault("CONN_MAX_AGE", 0)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
+    from koboldchat.redis_retry import redis_connection_options
+
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 2000, "expiry": 60},
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, **redis_connection_options()}],
+                "capacity": 2000,
+                "expiry": 60,
+            },
         }
     }
 else:
@@ -130,7 +138,7 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
+STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 

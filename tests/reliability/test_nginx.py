@@ -148,11 +148,6 @@ async def test_client_moved_to_the_other_process_resumes_without_gap(cluster, ng
     assert stored["content"] == "".join(slow_script(60).tokens)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: a job started by a REST request inherits the request's asgiref "
-    "executor, which has quit when the job first touches the database",
-)
 async def test_rest_stream_through_nginx_is_not_buffered(cluster, nginx):
     """POST /api/simple-chat/ with stream: the first token event arrives through nginx
     while the reply is still being written, not all at once at the end."""
