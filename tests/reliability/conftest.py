@@ -35,10 +35,6 @@ print(json.dumps(keys))
 """
 
 
-def pytest_configure(config):
-    config.addinivalue_line("markers", "soak: long load run (SOAK_SECONDS, default 60)")
-
-
 # --- services ------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def postgres_url():

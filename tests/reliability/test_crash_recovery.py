@@ -2,7 +2,6 @@
 process marks the reply interrupted, checkpoint kept) and Redis restarted mid-reply."""
 
 import asyncio
-import contextlib
 import json
 import subprocess
 import time
@@ -111,13 +110,25 @@ async def test_killed_server_leaves_an_interrupted_reply_with_its_checkpoint(
     assert len(stored["content"]) < len(FULL_TEXT)
 
 
-async def resume_after_drop(ws_url: str, key: str, attempts: int = 3) -> list[dict]:
-    """Reconnect like the page does after a drop (retrying refused or stuck handshakes)
-    and read the reply to its end."""
+def _reply_settled(frame: dict) -> bool:
+    """`end`, or a snapshot of a reply that finished while the client was away."""
+    return is_end(frame) or (
+        frame["type"] == "snapshot" and frame["status"] not in ("queued", "streaming")
+    )
+
+
+async def resume_after_drop(
+    ws_url: str, key: str, conversation_id: int, attempts: int = 5
+) -> list[dict]:
+    """Reconnect like the page does after a drop (retrying refused or stuck handshakes),
+    ask to resume the conversation, and read the reply until it has settled."""
     for attempt in range(attempts):
         try:
             async with connect(ws_url, key) as sock:
-                return await frames_until(sock, is_end, timeout=6)
+                await sock.send(
+                    json.dumps({"type": "resume", "conversation_id": conversation_id})
+                )
+                return await frames_until(sock, _reply_settled, timeout=10)
         except (websockets.WebSocketException, OSError, TimeoutError) as exc:
             failure = exc
             await asyncio.sleep(0.2 * 2**attempt)
@@ -135,23 +146,14 @@ async def test_redis_restart_mid_reply_loses_nothing(
     (key,) = make_users(env, unique_names(1)).values()
     async with connect(server.ws_url, key) as sock:
         await sock.send("tell me a long story")
-        _, message_id, _ = await _conversation_of(sock)
+        conversation_id, message_id, _ = await _conversation_of(sock)
         private_redis.stop()
         private_redis.start()
-        with contextlib.suppress(websockets.ConnectionClosed, TimeoutError):
-            await frames_until(sock, is_end)  # this socket may die with its Redis link
-    try:
-        frames = await resume_after_drop(server.ws_url, key)
-    except ConnectionError as exc:
-        frames, reconnect_failure = [], exc
+    frames = await resume_after_drop(server.ws_url, key, conversation_id)
     deadline = time.monotonic() + 15
     while (stored := reply_row(sqlite_url, message_id))["status"] == "streaming":
         assert time.monotonic() < deadline, "the reply never finished"
         await asyncio.sleep(0.2)
     assert stored["status"] == "complete" and stored["content"] == FULL_TEXT
-    if not frames:
-        pytest.xfail(
-            f"known bug, channels-redis after a Redis restart: {reconnect_failure}"
-        )
-    assert frames[0]["type"] == "snapshot" and frames[0]["status"] == "streaming"
+    assert frames[0]["type"] == "snapshot" and frames[0]["message_id"] == message_id
     assert streamed_text(frames, message_id) == FULL_TEXT
