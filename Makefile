@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint format bench
+.PHONY: run test setup lint format bench model
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -32,3 +32,6 @@ format: $(STAMP)
 
 bench: setup
 	$(PY) bench/run_all.py
+
+model: $(STAMP)
+	$(PY) -m koboldchat.embedded_model install

@@ -119,7 +119,8 @@ class RedisBackendQueue:
                 if time.monotonic() - touched > self.ALIVE_SECONDS / 3:
                     await self._touch(job_id)
                     touched = time.monotonic()
-                await asyncio.sleep(self.POLL_SECONDS)
+                # The first in line looks often; those far behind, less (at most 1/s).
+                await asyncio.sleep(min(self.POLL_SECONDS * (1 + position // 10), 1.0))
         except BaseException:
             await asyncio.shield(self.release(job_id))
             raise

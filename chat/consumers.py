@@ -129,6 +129,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     }
 
     # --- frames from reply jobs ------------------------------------------------------
+    async def dispatch(self, message):
+        # Token frames touch no database: skip Channels' close_old_connections() hop to
+        # the sync thread, which queued every frame behind all database work.
+        if message["type"] == "chat.frame":
+            return await self.chat_frame(message)
+        return await super().dispatch(message)
+
     async def chat_frame(self, event):
         for frame in self.frames.on_frame(event["frame"]):
             await self.send_json(frame)

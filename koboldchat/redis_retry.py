@@ -6,6 +6,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError, TimeoutError
 
 RETRIES = 8  # with a 1 s cap: a restart of a few seconds is ridden out
+MAX_CONNECTIONS = 1000  # redis-py's default of 100 ran out with hundreds of replies
 
 
 def redis_connection_options() -> dict:
@@ -14,4 +15,5 @@ def redis_connection_options() -> dict:
         "retry": Retry(ExponentialBackoff(cap=1.0, base=0.05), RETRIES),
         "retry_on_error": [ConnectionError, TimeoutError, ConnectionResetError],
         "health_check_interval": 15,
+        "max_connections": MAX_CONNECTIONS,
     }

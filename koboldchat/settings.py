@@ -109,7 +109,8 @@ if REDIS_URL:
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             "CONFIG": {
                 "hosts": [{"address": REDIS_URL, **redis_connection_options()}],
-                "capacity": 2000,
+                # All sockets of a process share one Redis list: room for bursts of many.
+                "capacity": 20000,
                 "expiry": 60,
             },
         }
@@ -117,7 +118,7 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels.layers.InMemoryChannelLayer",
+            "BACKEND": "koboldchat.channel_layer.SweepingInMemoryChannelLayer",
             "CONFIG": {"capacity": 2000, "expiry": 60},
         }
     }
