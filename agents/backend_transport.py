@@ -5,6 +5,7 @@ Retries a 503 ("Server is busy") with backoff; logs every request, never a secre
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 import httpx
@@ -15,7 +16,9 @@ from agents.errors import (
     BackendProtocolError,
     BackendUnreachable,
 )
+from agents.events import Finished, TextDelta
 from agents.http_client import get_llm_http_client
+from agents.sse import StreamDecoder
 
 logger = logging.getLogger("agents.llm_service")
 
@@ -70,6 +73,32 @@ class Backend:
                 continue
             raise _status_error(response.status_code, path, body)
         raise AssertionError("unreachable")  # the loop always returns or raises
+
+    async def stream_events(
+        self, path: str, body: dict, *, api: str, genkey: str
+    ) -> AsyncIterator[TextDelta | Finished]:
+        """POST a streaming generation and yield its decoded events, then close it.
+
+        Raises BackendProtocolError when the stream is cut or ends before a finish: the
+        deltas already yielded are the partial reply.
+        """
+        response = await self.open("POST", path, json=body, genkey=genkey)
+        decoder = StreamDecoder(api)
+        try:
+            async for chunk in response.aiter_bytes():
+                for event in decoder.feed(chunk):
+                    yield event
+            for event in decoder.close():
+                yield event
+        except httpx.TransportError as exc:
+            logger.warning("stream %s cut: %r", genkey, exc, exc_info=True)
+            raise BackendProtocolError(f"stream cut mid-reply ({exc!r})") from exc
+        finally:
+            await response.aclose()
+        if decoder.finished is None:
+            logger.warning("stream %s ended without a finish reason", genkey)
+            raise BackendProtocolError("the stream ended before the reply was finished")
+        logger.debug("stream %s finished: %s", genkey, decoder.finished.finish_reason)
 
     async def request_json(
         self,

@@ -49,6 +49,7 @@ def _limits() -> httpx.Limits:
         keepalive_expiry=LIMITS.keepalive_expiry,
     )
 
+
 _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClient]" = (
     weakref.WeakKeyDictionary()
 )

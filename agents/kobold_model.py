@@ -30,7 +30,6 @@ from agents.events import Finished, TextDelta
 from agents.http_client import get_llm_http_client
 from agents.llm_service import MAX_STOP_SEQUENCES, LLMService
 from agents.prompting import turns_from_messages
-from agents.sse import StreamDecoder
 
 # pydantic-ai setting names and the KoboldCpp field each becomes; other keys of
 # model_settings that are not pydantic-ai's own (rep_pen, top_k, ...) pass through as is.
@@ -205,19 +204,10 @@ class KoboldNativeModel(Model):
         finally:
             await events.aclose()
 
-    async def _stream_events(self, body: dict) -> AsyncIterator[TextDelta | Finished]:
-        response = await self.backend.open(
-            "POST", "/api/extra/generate/stream", json=body, genkey=body["genkey"]
+    def _stream_events(self, body: dict) -> AsyncIterator[TextDelta | Finished]:
+        return self.backend.stream_events(
+            "/api/extra/generate/stream", body, api="native", genkey=body["genkey"]
         )
-        decoder = StreamDecoder("native")
-        try:
-            async for chunk in response.aiter_bytes():
-                for event in decoder.feed(chunk):
-                    yield event
-            for event in decoder.close():
-                yield event
-        finally:
-            await response.aclose()
 
     def generate_body(
         self,

@@ -9,7 +9,6 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import httpx
 from django.conf import settings as django_settings
 
 from agents import backend_probe
@@ -18,7 +17,6 @@ from agents.backend_transport import Backend
 from agents.chat_templates import get_template
 from agents.errors import BackendProtocolError, LLMError
 from agents.events import ChatTurn, Finished, StreamEvent
-from agents.sse import StreamDecoder
 
 logger = logging.getLogger("agents.llm_service")
 
@@ -122,23 +120,10 @@ class LLMService:
         """
         api = await self.resolve_api()
         path, body = self._request_body(api, messages, settings, genkey, stream=True)
-        response = await self.backend.open("POST", path, json=body, genkey=genkey)
-        decoder = StreamDecoder(api)
-        try:
-            async for chunk in response.aiter_bytes():
-                for event in decoder.feed(chunk):
-                    yield event
-            for event in decoder.close():
-                yield event
-        except httpx.TransportError as exc:
-            logger.warning("stream %s cut: %r", genkey, exc, exc_info=True)
-            raise BackendProtocolError(f"stream cut mid-reply ({exc!r})") from exc
-        finally:
-            await response.aclose()
-        if decoder.finished is None:
-            logger.warning("stream %s ended without a finish reason", genkey)
-            raise BackendProtocolError("the stream ended before the reply was finished")
-        logger.debug("stream %s finished: %s", genkey, decoder.finished.finish_reason)
+        async for event in self.backend.stream_events(
+            path, body, api=api, genkey=genkey
+        ):
+            yield event
 
     async def generate(
         self,

@@ -24,7 +24,9 @@ class Prompt:
     """The turns to send and the tokens they are estimated to take."""
 
     turns: list[ChatTurn]
-    tokens: int | None  # None: it surely fits, and was not counted (PromptBuilder.tokens)
+    tokens: (
+        int | None
+    )  # None: it surely fits, and was not counted (PromptBuilder.tokens)
     dropped: int  # history turns left out (context or profile limit)
 
 
@@ -60,7 +62,9 @@ class PromptBuilder:
     async def cost(self, turn: ChatTurn) -> int:
         """Tokens one turn takes in the prompt."""
         per_turn, _ = await self.overheads()
-        return await self.service.count_tokens(turn.content) + per_turn
+        # + 1: text counted alone can tokenize one token shorter than where it meets
+        # the template's markers in the rendered prompt.
+        return await self.service.count_tokens(turn.content) + per_turn + 1
 
     async def build(
         self,

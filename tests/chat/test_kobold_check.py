@@ -7,7 +7,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from koboldchat.embedded_model import free_port
-from tests.fake_kobold import FakeKobold, Script
+from tests.fake_kobold import Script
 
 
 def run_check(*args: str) -> str:
@@ -19,22 +19,6 @@ def run_check(*args: str) -> str:
         exc.output = out.getvalue()
         raise
     return out.getvalue()
-
-
-@pytest.fixture
-def started():
-    """Start FakeKobold instances made in a test, and stop them afterwards."""
-    servers = []
-
-    def start(**options) -> FakeKobold:
-        server = FakeKobold(**options)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
 
 
 def point_at(settings, url: str, *, api: str = "auto", password: str = "") -> None:
@@ -59,9 +43,9 @@ def test_healthy_backend_reports_everything(settings, fake_kobold):
     assert fake_kobold.generations, "the check must really generate"
 
 
-def test_llamacpp_server_is_checked_over_the_openai_api(settings, started):
+def test_llamacpp_server_is_checked_over_the_openai_api(settings, make_fake):
     """An OpenAI-compatible server (llama-cpp-python) passes with API openai."""
-    server = started(flavor="llamacpp")
+    server = make_fake(flavor="llamacpp")
     point_at(settings, server.url)
     output = run_check()
     assert "API         openai" in output
@@ -78,9 +62,9 @@ def test_nothing_running_says_how_to_start_koboldcpp(settings):
     assert f"--port {port}" in caught.value.output
 
 
-def test_protected_without_password_says_to_set_it(settings, started):
+def test_protected_without_password_says_to_set_it(settings, make_fake):
     """A protected KoboldCpp and no KOBOLDCPP_PASSWORD: the fix names the variable."""
-    server = started(password="s3cret")
+    server = make_fake(password="s3cret")
     point_at(settings, server.url)
     with pytest.raises(CommandError) as caught:
         run_check()
@@ -88,9 +72,9 @@ def test_protected_without_password_says_to_set_it(settings, started):
     assert "set KOBOLDCPP_PASSWORD to the --password" in caught.value.output
 
 
-def test_wrong_password_is_reported_as_refused(settings, started):
+def test_wrong_password_is_reported_as_refused(settings, make_fake):
     """A wrong password fails with the auth state "refused" and says to correct it."""
-    server = started(password="s3cret")
+    server = make_fake(password="s3cret")
     point_at(settings, server.url, password="wrong")
     with pytest.raises(CommandError, match="refused") as caught:
         run_check()
@@ -98,16 +82,16 @@ def test_wrong_password_is_reported_as_refused(settings, started):
     assert "exactly the --password" in caught.value.output
 
 
-def test_right_password_is_reported_as_accepted(settings, started):
+def test_right_password_is_reported_as_accepted(settings, make_fake):
     """The right password passes, and the report says it was accepted."""
-    server = started(password="s3cret")
+    server = make_fake(password="s3cret")
     point_at(settings, server.url, password="s3cret")
     assert "protected, KOBOLDCPP_PASSWORD set and accepted" in run_check()
 
 
-def test_hanging_server_fails_within_the_timeout(settings, started):
+def test_hanging_server_fails_within_the_timeout(settings, make_fake):
     """A server that accepts but never answers fails after --timeout, not forever."""
-    server = started(hang=True)
+    server = make_fake(hang=True)
     point_at(settings, server.url, api="native")
     began = time.monotonic()
     with pytest.raises(CommandError) as caught:
