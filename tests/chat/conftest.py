@@ -27,7 +27,9 @@ def _fresh_backend_queue():
 def make_user(db):
     def make(name: str | None = None, **extra):
         name = name or f"user{next(_names)}"
-        return get_user_model().objects.create_user(name, password="pw-" + name, **extra)
+        return get_user_model().objects.create_user(
+            name, password="pw-" + name, **extra
+        )
 
     return make
 
@@ -113,7 +115,7 @@ def message_row(message_id: int) -> Message:
 @sync_to_async
 def replies_of(user) -> list[Message]:
     return list(
-        Message.objects.filter(conversation__owner=user, role=Message.Role.ASSISTANT).order_by(
-            "id"
-        )
+        Message.objects.filter(
+            conversation__owner=user, role=Message.Role.ASSISTANT
+        ).order_by("id")
     )

@@ -19,7 +19,6 @@ def _redis_up() -> bool:
         return False
 
 
-
 @pytest.fixture(params=["local", "redis"])
 def make_queue(request):
     if request.param == "redis" and not _redis_up():

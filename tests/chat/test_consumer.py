@@ -12,7 +12,6 @@ from tests.chat.conftest import (
     message_row,
     open_socket,
     replies_of,
-    session_cookie,
     streamed_text,
 )
 from tests.fake_kobold import Script
@@ -51,7 +50,9 @@ async def test_two_sockets_of_one_user_both_get_every_frame(
     kobold_settings, fake_kobold, make_user, make_key
 ):
     """A second tab sees the same reply, frame for frame."""
-    fake_kobold.default_script = Script(tokens=[f"w{i} " for i in range(20)], delay=0.01)
+    fake_kobold.default_script = Script(
+        tokens=[f"w{i} " for i in range(20)], delay=0.01
+    )
     user = await sync_to_async(make_user)()
     key = await sync_to_async(make_key)(user)
     first, second = await open_socket(key), await open_socket(key)
@@ -67,7 +68,9 @@ async def test_closing_the_socket_does_not_lose_the_reply(
     kobold_settings, fake_kobold, make_user, make_key
 ):
     """The job belongs to the server: the reply completes with nobody listening."""
-    fake_kobold.default_script = Script(tokens=[f"t{i} " for i in range(15)], delay=0.03)
+    fake_kobold.default_script = Script(
+        tokens=[f"t{i} " for i in range(15)], delay=0.03
+    )
     user = await sync_to_async(make_user)()
     comm = await open_socket(await sync_to_async(make_key)(user))
     await comm.send_to(text_data="tell me something long")
@@ -87,12 +90,16 @@ async def test_reconnect_mid_reply_resumes_without_gap_or_duplicate(
     kobold_settings, fake_kobold, make_user, make_key
 ):
     """A new socket gets a snapshot then the rest; reassembled, it equals the stored text."""
-    fake_kobold.default_script = Script(tokens=[f"x{i} " for i in range(30)], delay=0.02)
+    fake_kobold.default_script = Script(
+        tokens=[f"x{i} " for i in range(30)], delay=0.02
+    )
     user = await sync_to_async(make_user)()
     key = await sync_to_async(make_key)(user)
     comm = await open_socket(key)
     await comm.send_to(text_data="count for me please")
-    frames = await frames_until(comm, lambda f: f["type"] == "token" and f["offset"] > 10)
+    frames = await frames_until(
+        comm, lambda f: f["type"] == "token" and f["offset"] > 10
+    )
     message_id = frames[-1]["message_id"]
     await comm.disconnect()
     again = await open_socket(key)
@@ -108,7 +115,9 @@ async def test_resume_frame_gives_snapshot_of_the_conversation(
     kobold_settings, fake_kobold, make_user, make_key
 ):
     """`resume` on a live reply: snapshot + live frames; on a finished one: the final text."""
-    fake_kobold.default_script = Script(tokens=[f"r{i} " for i in range(20)], delay=0.02)
+    fake_kobold.default_script = Script(
+        tokens=[f"r{i} " for i in range(20)], delay=0.02
+    )
     user = await sync_to_async(make_user)()
     key = await sync_to_async(make_key)(user)
     comm = await open_socket(key)
@@ -131,11 +140,15 @@ async def test_stop_mid_stream_aborts_upstream_and_keeps_the_partial_text(
     kobold_settings, fake_kobold, make_user, make_key
 ):
     """Stop: abort with the genkey, `end` stopped within a second, partial kept exactly."""
-    fake_kobold.default_script = Script(tokens=[f"s{i} " for i in range(200)], delay=0.05)
+    fake_kobold.default_script = Script(
+        tokens=[f"s{i} " for i in range(200)], delay=0.05
+    )
     user = await sync_to_async(make_user)()
     comm = await open_socket(await sync_to_async(make_key)(user))
     await comm.send_to(text_data="write forever")
-    frames = await frames_until(comm, lambda f: f["type"] == "token" and f["offset"] > 5)
+    frames = await frames_until(
+        comm, lambda f: f["type"] == "token" and f["offset"] > 5
+    )
     message_id = frames[-1]["message_id"]
     loop = asyncio.get_running_loop()
     asked = loop.time()
@@ -152,7 +165,9 @@ async def test_stop_mid_stream_aborts_upstream_and_keeps_the_partial_text(
     await comm.disconnect()
 
 
-async def test_stop_before_the_first_token(kobold_settings, fake_kobold, make_user, make_key):
+async def test_stop_before_the_first_token(
+    kobold_settings, fake_kobold, make_user, make_key
+):
     """Stop while KoboldCpp still reads the prompt: aborted, stored `stopped`, empty."""
     fake_kobold.default_script = Script(tokens=["late"], first_token_delay=5)
     user = await sync_to_async(make_user)()
@@ -173,8 +188,13 @@ async def test_stop_while_queued_takes_the_reply_out_of_the_line(
     kobold_settings, fake_kobold, make_user, make_key
 ):
     """A queued reply stopped never reaches KoboldCpp."""
-    fake_kobold.default_script = Script(tokens=[f"q{i} " for i in range(40)], delay=0.05)
-    first_user, second_user = await sync_to_async(make_user)(), await sync_to_async(make_user)()
+    fake_kobold.default_script = Script(
+        tokens=[f"q{i} " for i in range(40)], delay=0.05
+    )
+    first_user, second_user = (
+        await sync_to_async(make_user)(),
+        await sync_to_async(make_user)(),
+    )
     first = await open_socket(await sync_to_async(make_key)(first_user))
     second = await open_socket(await sync_to_async(make_key)(second_user))
     await first.send_to(text_data="first in line")
@@ -202,7 +222,9 @@ async def test_three_users_are_served_in_order_with_positions(
         await sock.send_to(text_data=f"question number {index}")
         await asyncio.sleep(0.05)
     results = [await frames_until(sock, is_end) for sock in socks]
-    positions = [[f["position"] for f in frames if f["type"] == "queued"] for frames in results]
+    positions = [
+        [f["position"] for f in frames if f["type"] == "queued"] for frames in results
+    ]
     assert positions == [[], [1], [2, 1]]
     ends = [await message_row(frames[-1]["message_id"]) for frames in results]
     assert all(r.status == "complete" for r in ends)
@@ -269,7 +291,9 @@ async def test_regenerate_replaces_the_last_reply(
     comm = await open_socket(await sync_to_async(make_key)(user))
     await comm.send_to(text_data="what is up")
     first = (await frames_until(comm, is_end))[-1]
-    await comm.send_json_to({"type": "regenerate", "conversation_id": first["conversation_id"]})
+    await comm.send_json_to(
+        {"type": "regenerate", "conversation_id": first["conversation_id"]}
+    )
     frames = await frames_until(comm, is_end)
     assert frames[0]["type"] == "regenerate"
     assert frames[-1]["content"] == "second answer"
@@ -292,7 +316,9 @@ async def test_continue_extends_a_reply_cut_by_the_length_limit(
     await comm.send_to(text_data="tell me a story")
     first = (await frames_until(comm, is_end))[-1]
     assert first["finish_reason"] == "length"
-    await comm.send_json_to({"type": "continue", "conversation_id": first["conversation_id"]})
+    await comm.send_json_to(
+        {"type": "continue", "conversation_id": first["conversation_id"]}
+    )
     frames = await frames_until(comm, is_end)
     assert frames[0] == {
         "type": "continue",
@@ -304,5 +330,8 @@ async def test_continue_extends_a_reply_cut_by_the_length_limit(
     assert tokens[0]["offset"] == len("Once upon a time")
     assert frames[-1]["content"] == "Once upon a time there was a fox."
     reply = await message_row(first["message_id"])
-    assert reply.content == "Once upon a time there was a fox." and reply.status == "complete"
+    assert (
+        reply.content == "Once upon a time there was a fox."
+        and reply.status == "complete"
+    )
     await comm.disconnect()

@@ -47,7 +47,9 @@ async def test_backend_busy_is_retried_then_reported(
     assert reply.status == "error" and reply.error_code == "backend_busy"
 
 
-async def test_backend_busy_once_then_answers(kobold_settings, fake_kobold, make_user, make_key):
+async def test_backend_busy_once_then_answers(
+    kobold_settings, fake_kobold, make_user, make_key
+):
     """A 503 followed by a free server gives a normal reply."""
     fake_kobold.push(Script(fault="http_503"), Script(tokens=["fine"]))
     frames, errors, reply = await _one_reply(make_user, make_key)
@@ -70,7 +72,9 @@ async def test_wrong_password(kobold_settings, make_user, make_key):
     assert reply.error_code == "backend_auth"
 
 
-async def test_stall_before_first_token(kobold_settings, fake_kobold, make_user, make_key):
+async def test_stall_before_first_token(
+    kobold_settings, fake_kobold, make_user, make_key
+):
     """No first token in time: `stalled`, upstream aborted with the genkey."""
     kobold_settings.LLM_FIRST_TOKEN_TIMEOUT = 0.5
     fake_kobold.default_script = Script(fault="stall_before_first")
@@ -84,7 +88,9 @@ async def test_stall_mid_stream_keeps_the_partial_text(
 ):
     """Silence mid-stream: `stalled`, partial reply stored as error."""
     kobold_settings.LLM_MAX_SILENCE = 0.5
-    fake_kobold.default_script = Script(tokens=["one ", "two ", "three"], fault="stall_mid", fault_at=2)
+    fake_kobold.default_script = Script(
+        tokens=["one ", "two ", "three"], fault="stall_mid", fault_at=2
+    )
     frames, errors, reply = await _one_reply(make_user, make_key)
     assert [e["code"] for e in errors] == ["stalled"]
     assert reply.status == "error" and reply.content == "one two "
@@ -95,14 +101,20 @@ async def test_close_mid_stream_keeps_the_partial_text(
     kobold_settings, fake_kobold, make_user, make_key
 ):
     """Upstream closes mid-reply: an error, partial text kept."""
-    fake_kobold.default_script = Script(tokens=["one ", "two ", "three"], fault="drop_mid", fault_at=2)
+    fake_kobold.default_script = Script(
+        tokens=["one ", "two ", "three"], fault="drop_mid", fault_at=2
+    )
     frames, errors, reply = await _one_reply(make_user, make_key)
     assert len(errors) == 1 and errors[0]["code"] == "backend_error"
     assert reply.status == "error" and reply.content == "one two "
 
 
-async def test_malformed_sse_line_is_skipped(kobold_settings, fake_kobold, make_user, make_key):
+async def test_malformed_sse_line_is_skipped(
+    kobold_settings, fake_kobold, make_user, make_key
+):
     """A malformed SSE line is skipped; the stream goes on and completes."""
-    fake_kobold.default_script = Script(tokens=["a", "b", "c"], fault="malformed", fault_at=1)
+    fake_kobold.default_script = Script(
+        tokens=["a", "b", "c"], fault="malformed", fault_at=1
+    )
     frames, errors, reply = await _one_reply(make_user, make_key)
     assert errors == [] and reply.status == "complete" and reply.content == "abc"

@@ -43,7 +43,9 @@ async def test_session_socket_needs_an_allowed_origin(make_user):
     ok = await open_socket(cookie=cookie, origin="http://127.0.0.1:8001")
     assert ok.connected
     await ok.disconnect()
-    assert not (await open_socket(cookie=cookie, origin="http://evil.example")).connected
+    assert not (
+        await open_socket(cookie=cookie, origin="http://evil.example")
+    ).connected
     assert not (await open_socket(cookie=cookie)).connected
 
 
@@ -95,7 +97,9 @@ async def test_binary_frame_is_a_bad_request(make_user, make_key):
     await comm.disconnect()
 
 
-async def test_other_users_ids_are_forbidden(kobold_settings, fake_kobold, make_user, make_key):
+async def test_other_users_ids_are_forbidden(
+    kobold_settings, fake_kobold, make_user, make_key
+):
     """User B cannot post into, resume, regenerate or stop user A's conversation."""
     fake_kobold.default_script = Script(tokens=[f"a{i}" for i in range(30)], delay=0.05)
     alice, bob = await sync_to_async(make_user)(), await sync_to_async(make_user)()

@@ -259,7 +259,8 @@ def test_long_conversation_shows_its_last_page_with_a_link_to_earlier(
     number of queries, and links to the page before them."""
     conv = Conversation.objects.create(owner=user, title="Long")
     Message.objects.bulk_create(
-        Message(conversation=conv, role="user", content=f"line {i}") for i in range(10_000)
+        Message(conversation=conv, role="user", content=f"line {i}")
+        for i in range(10_000)
     )
     with django_assert_max_num_queries(12):
         response = client_in.get(f"/?c={conv.pk}")
@@ -269,4 +270,6 @@ def test_long_conversation_shows_its_last_page_with_a_link_to_earlier(
     first_shown = conv.messages.get(content="line 9900").pk
     assert f"before={first_shown}" in body
     earlier = client_in.get(f"/?c={conv.pk}&before={first_shown}").content.decode()
-    assert "line 9899" in earlier and "line 9800" in earlier and "line 9900" not in earlier
+    assert (
+        "line 9899" in earlier and "line 9800" in earlier and "line 9900" not in earlier
+    )
