@@ -14,7 +14,7 @@ from chat.models import Conversation, Message
 from chat.rendering import render_markdown
 
 SIDEBAR_LIMIT = 100
-HISTORY_PAGE = 100
+HISTORY_PAGE = 50
 ERROR_MESSAGES = {
     "backend_unreachable": gettext_lazy(
         "The model server (KoboldCpp) cannot be reached. Is it running?"

@@ -1,6 +1,7 @@
 """Fixtures shared by the whole suite: the fake KoboldCpp and settings pointing at it."""
 
 import pytest
+from channels.layers import channel_layers
 
 from agents.http_client import reset_llm_http_client
 from agents.llm_service import LLMService
@@ -42,8 +43,10 @@ def kobold_settings(settings, fake_kobold):
 
 @pytest.fixture(autouse=True)
 async def _fresh_llm_client():
-    """Each test's event loop gets its own shared client, closed at the end, and no
-    backend facts learnt by an earlier test."""
+    """Each test's event loop gets its own shared client, closed at the end, its own
+    channel layer (channels-redis binds a layer's receive to one loop), and no backend
+    facts learnt by an earlier test."""
     LLMService.forget_all()
+    channel_layers.backends.clear()
     yield
     await reset_llm_http_client()

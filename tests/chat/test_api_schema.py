@@ -19,9 +19,11 @@ fuzzed = schemathesis.openapi.from_wsgi(
 
 
 @pytest.fixture
-def raw_key(make_user, make_key, kobold_settings):
+def raw_key(transactional_db, make_user, make_key, kobold_settings):
     """One user and key for all the examples of an operation (made once: hashing the
-    user's password is the slow part)."""
+    user's password is the slow part). Transactional: API key auth runs through
+    database_sync_to_async, whose connection cleanup would close a connection held
+    inside a test transaction (PostgreSQL)."""
     return make_key(make_user())
 
 

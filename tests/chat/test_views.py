@@ -255,21 +255,24 @@ def test_compiled_catalog_matches_gettext():
 def test_long_conversation_shows_its_last_page_with_a_link_to_earlier(
     client_in, user, django_assert_max_num_queries
 ):
-    """10,000 messages: the page renders only the last 100, in order, in a constant
-    number of queries, and links to the page before them."""
+    """10,000 messages: the page renders only the last HISTORY_PAGE, in order, in a
+    constant number of queries, and links to the page before them."""
+    from chat.views import HISTORY_PAGE
+
     conv = Conversation.objects.create(owner=user, title="Long")
     Message.objects.bulk_create(
-        Message(conversation=conv, role="user", content=f"line {i}")
+        Message(conversation=conv, role="user", content=f"line {i:05}")
         for i in range(10_000)
     )
+    first = 10_000 - HISTORY_PAGE
     with django_assert_max_num_queries(12):
         response = client_in.get(f"/?c={conv.pk}")
     body = response.content.decode()
-    assert "line 9999" in body and "line 9900" in body and "line 9899" not in body
-    assert body.index("line 9900") < body.index("line 9999")
-    first_shown = conv.messages.get(content="line 9900").pk
+    assert "line 09999" in body and f"line {first:05}" in body
+    assert f"line {first - 1:05}" not in body
+    assert body.index(f"line {first:05}") < body.index("line 09999")
+    first_shown = conv.messages.get(content=f"line {first:05}").pk
     assert f"before={first_shown}" in body
     earlier = client_in.get(f"/?c={conv.pk}&before={first_shown}").content.decode()
-    assert (
-        "line 9899" in earlier and "line 9800" in earlier and "line 9900" not in earlier
-    )
+    assert f"line {first - 1:05}" in earlier and f"line {first:05}" not in earlier
+    assert f"line {first - HISTORY_PAGE:05}" in earlier
