@@ -58,7 +58,11 @@ async def test_jobs_run_one_at_a_time_first_come_first_served(make_queue):
 
 async def test_concurrency_setting_lets_several_run(make_queue):
     queue, log, positions = make_queue(concurrency=2), [], {}
-    await asyncio.gather(*(_serve(queue, n, log, positions, hold=0.1) for n in "abc"))
+    tasks = []
+    for name in "abc":  # one after the other: the line is ordered by arrival
+        tasks.append(asyncio.create_task(_serve(queue, name, log, positions, hold=0.2)))
+        await asyncio.sleep(0.02)
+    await asyncio.gather(*tasks)
     assert [e for e in log[:2]] == [("start", "a"), ("start", "b")]
     assert positions == {"c": [1]}
 
