@@ -16,7 +16,7 @@ from agents.orchestrator import ReplyOverrides
 from chat import services
 from chat.frames import FrameFilter
 from chat.models import Conversation, Message
-from chat.reply_fanout import reply_group, user_group
+from chat.reply_fanout import GroupListener, reply_group, user_group
 from chat.reply_job import GenerationJob, ReplyRequest, local_job
 
 log = logging.getLogger(__name__)
@@ -222,22 +222,18 @@ def end_frame_from_database(message: Message) -> dict:
 async def reply_frames(conversation_id: int, message_id: int) -> AsyncIterator[dict]:
     """The frames of one reply for one listener (the REST stream): a snapshot of what was
     already sent, then the live frames after it, ending with `end`."""
-    layer = get_channel_layer()
     message = await database_sync_to_async(
         Message.objects.select_related("conversation").get
     )(pk=message_id, conversation_id=conversation_id)
     if not message.is_pending:
         yield end_frame_from_database(message)
         return
-    group = user_group(message.conversation.owner_id)
-    channel = await layer.new_channel()
-    await layer.group_add(group, channel)
     frames = FrameFilter()
-    try:
+    async with GroupListener(user_group(message.conversation.owner_id)) as listener:
         frames.expect_snapshot(message_id)
-        snapshot = await snapshot_request(message_id, channel)
+        snapshot = await snapshot_request(message_id, listener.channel)
         if snapshot is None:
-            snapshot = await _await_snapshot(layer, channel, frames, message_id)
+            snapshot = await _await_snapshot(listener, frames, message_id)
         for frame in frames.on_snapshot(snapshot):
             yield frame
             if frame["type"] == "end":
@@ -247,7 +243,7 @@ async def reply_frames(conversation_id: int, message_id: int) -> AsyncIterator[d
             yield end_frame_from_database(message)
             return
         while True:
-            event = await layer.receive(channel)
+            event = await listener.get()
             frame = event.get("frame", {})
             if frame.get("message_id") != message_id:
                 continue
@@ -255,15 +251,15 @@ async def reply_frames(conversation_id: int, message_id: int) -> AsyncIterator[d
                 yield out
                 if out["type"] == "end":
                     return
-    finally:
-        await layer.group_discard(group, channel)
 
 
-async def _await_snapshot(layer, channel, frames: FrameFilter, message_id: int) -> dict:
+async def _await_snapshot(
+    listener: GroupListener, frames: FrameFilter, message_id: int
+) -> dict:
     try:
         async with asyncio.timeout(SNAPSHOT_WAIT_SECONDS):
             while True:
-                event = await layer.receive(channel)
+                event = await listener.get()
                 frame = event.get("frame", {})
                 if (
                     event.get("type") == "chat.snapshot"

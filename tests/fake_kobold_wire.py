@@ -67,55 +67,6 @@ def token_ids(text: str, *, special: bool = True) -> list[int]:
     return [1, *ids] if special else ids
 
 
-@dataclass
-class Limits:
-    """How far one generation may go: token budget, stop strings, trimming."""
-
-    max_length: int
-    stops: list[str]
-    trim: bool
-
-
-def generation_limits(api: str, body: dict, style: str) -> Limits:
-    """KoboldCpp's defaults: 180 native/completion tokens, 400 chat; /v1 trims stops."""
-    native = api.startswith("native")
-    key, default = ("max_length", 180) if native else ("max_tokens", 400)
-    if api == "text":
-        default = 180
-    max_length = body.get(key, default)
-    if not isinstance(max_length, int) or max_length <= 0:
-        max_length = default
-    stops = body.get("stop_sequence" if native else "stop") or []
-    stops = (
-        [stops] if isinstance(stops, str) else [s for s in stops if isinstance(s, str)]
-    )
-    # /v1 forces trim_stop; 1.102 made it the default when streaming natively.
-    trim = body.get("trim_stop", style != "1.76" and api == "native_stream")
-    return Limits(max_length, stops, bool(trim) or not native)
-
-
-def cut_at_stop(done: str, token: str, limits: Limits) -> tuple[str, bool]:
-    """The part of token to emit and whether a stop sequence ended the generation."""
-    text = done + token
-    hits = []
-    for stop in limits.stops:
-        if stop and (idx := text.find(stop, max(0, len(done) - len(stop) + 1))) >= 0:
-            hits.append((idx, stop))
-    if not hits:
-        return token, False
-    idx, stop = min(hits)
-    end = idx if limits.trim else idx + len(stop)
-    return text[len(done) : max(end, len(done))], True
-
-
-def valid_messages(body: dict) -> bool:
-    """Whether every chat message has a role and content (else 1.76 drops the socket)."""
-    messages = body.get("messages")
-    return isinstance(messages, list) and all(
-        isinstance(m, dict) and "role" in m and "content" in m for m in messages
-    )
-
-
 def prompt_text(body: dict) -> str:
     """The text a generation was asked about, for real usage counts."""
     if isinstance(body.get("messages"), list):

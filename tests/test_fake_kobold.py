@@ -1,197 +1,16 @@
-"""The fake KoboldCpp against the real wire captures, and its scripted behaviours.
-
-Raw sockets send the captured request bytes; responses must match the captures byte for byte.
-"""
+"""The fake KoboldCpp's scripted behaviours: queueing, slots, abort, keep-alive, faults,
+flavors and versions, the standalone mode (the captures: test_fake_kobold_captures.py)."""
 
 import json
-import re
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.fake_kobold import Script
-
-CAPTURES = Path("/work/shared/captures")
-KOBOLD = CAPTURES / "koboldcpp-1.76"
-LLAMA = CAPTURES / "llama-cpp-python-0.3"
-
-
-def _connect(fake, request: bytes) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", fake.port), timeout=5)
-    sock.sendall(request)
-    return sock
-
-
-def _read_all(sock: socket.socket) -> bytes:
-    data = b""
-    while chunk := sock.recv(65536):
-        data += chunk
-    sock.close()
-    return data
-
-
-def _read_until(sock: socket.socket, needle: bytes, count: int = 1) -> bytes:
-    data = b""
-    while data.count(needle) < count:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed before {count} x {needle!r}: {data!r}"
-        data += chunk
-    return data
-
-
-def _read_sized(sock: socket.socket) -> bytes:
-    """One response with a content-length, on a connection that stays open."""
-    data = _read_until(sock, b"\r\n\r\n")
-    length = int(re.search(rb"(?i)content-length: (\d+)", data).group(1))
-    while len(data.split(b"\r\n\r\n", 1)[1]) < length:
-        data += sock.recv(65536)
-    sock.close()
-    return data
-
-
-def _exchange(fake, request: bytes) -> bytes:
-    return _read_all(_connect(fake, request))
-
-
-def _post(path: str, body: dict, auth: str | None = None) -> bytes:
-    payload = json.dumps(body).encode()
-    head = f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-    if auth:
-        head += f"Authorization: Bearer {auth}\r\n"
-    return head.encode() + b"Content-Length: %d\r\n\r\n" % len(payload) + payload
-
-
-def _normalize(data: bytes) -> bytes:
-    """Blank what changes between runs: dates, timestamps, llama-cpp-python's ids."""
-    data = re.sub(rb"(?im)^(date: ).*?\r$", rb"\1DATE\r", data)
-    data = re.sub(rb'"created": ?\d+', b'"created": 0', data)
-    data = re.sub(rb"(?m)^(x-request-id: )\w+", rb"\1ID", data)
-    data = re.sub(rb"(?m)^(openai-processing-ms: )\d+", rb"\1MS", data)
-    return re.sub(rb"(chatcmpl|cmpl)-[0-9a-f-]{36}", rb"\1-ID", data)
-
-
-def _dechunk(data: bytes) -> bytes:
-    head, _, body = data.partition(b"\r\n\r\n")
-    out = b""
-    while body:
-        size, _, body = body.partition(b"\r\n")
-        length = int(size, 16)
-        out, body = out + body[:length], body[length + 2 :]
-    return head + b"\r\n\r\n" + out
-
-
-def _capture(folder: Path, name: str) -> tuple[bytes, bytes]:
-    return (folder / f"{name}.request").read_bytes(), (
-        folder / f"{name}.response"
-    ).read_bytes()
-
-
-def _script_from(response: bytes) -> Script:
-    """The script that makes the fake say what the capture's server said."""
-    body = response.split(b"\r\n\r\n", 1)[1]
-    if body.startswith(b"{"):
-        data = json.loads(body)
-        if "results" in data:
-            result = data["results"][0]
-            return Script(
-                tokens=[result["text"]], finish_reason=result["finish_reason"]
-            )
-        if "choices" not in data:  # not a generation: the script is never used
-            return Script()
-        choice = data["choices"][0]
-        return Script(
-            [choice["message"]["content"]], finish_reason=choice["finish_reason"]
-        )
-    tokens, reason = [], "stop"
-    for line in body.split(b"\n"):
-        if line.startswith(b"data: {"):
-            event = json.loads(line[6:])
-            if "token" in event:
-                tokens.append(event["token"])
-                reason = event["finish_reason"]
-                continue
-            choice = event["choices"][0]
-            if "content" in choice["delta"]:
-                tokens.append(choice["delta"]["content"])
-            reason = choice["finish_reason"] or reason
-    return Script(tokens=tokens, finish_reason=reason)
-
-
-REPLAYED = [
-    ("version", {}),
-    ("model", {}),
-    ("true_max_context_length", {}),
-    ("v1_models", {}),
-    ("tokencount_bad", {}),
-    ("native_generate", {}),
-    ("native_stream", {}),
-    ("native_stream_notrim", {}),
-    ("openai_chat", {}),
-    ("openai_chat_stream", {}),
-    ("openai_bad_message", {}),
-    ("protected_version", {"password": "s3cret", "multiuser": 0}),
-    ("protected_model_noauth", {"password": "s3cret", "multiuser": 0}),
-    ("protected_generate_noauth", {"password": "s3cret", "multiuser": 0}),
-    ("protected_generate_auth", {"password": "s3cret", "multiuser": 0}),
-]
-
-
-@pytest.mark.parametrize(("name", "options"), REPLAYED, ids=[n for n, _ in REPLAYED])
-def test_replays_koboldcpp_capture_byte_for_byte(make_fake, name, options):
-    """Each captured KoboldCpp 1.76 exchange is reproduced exactly, quirks included."""
-    request, expected = _capture(KOBOLD, name)
-    fake = make_fake(**options)
-    fake.push(_script_from(expected) if expected else Script())
-    assert _normalize(_exchange(fake, request)) == _normalize(expected)
-
-
-def test_busy_503_matches_capture(make_fake):
-    """With multiuser 0, a generation while one runs gets the captured 503 at once."""
-    fake = make_fake(password="s3cret", multiuser=0)
-    fake.push(Script(fault="stall_before_first"))
-    running = _connect(
-        fake, _post("/api/extra/generate/stream", {"genkey": "A"}, "s3cret")
-    )
-    _read_until(running, b"\r\n\r\n")
-    request, expected = _capture(KOBOLD, "busy_503")
-    assert _normalize(_exchange(fake, request)) == _normalize(expected)
-    assert fake.max_concurrent_generations == 1
-    running.close()
-
-
-def test_aborted_stream_matches_capture(make_fake):
-    """Abort by genkey ends the stream on the next token with "length", as captured."""
-    request, expected = _capture(KOBOLD, "native_stream_aborted")
-    script = _script_from(expected)
-    cut = len(script.tokens) - 1
-    fake = make_fake()
-    fake.push(Script(script.tokens + [" never"] * 5, fault="stall_mid", fault_at=cut))
-    stream = _connect(fake, request)
-    head = _read_until(stream, b"event: message", cut)
-    answer = _exchange(fake, _post("/api/extra/abort", {"genkey": "KCPPcap5"}))
-    expected_answer = (KOBOLD / "native_stream_aborted.abort.response").read_bytes()
-    assert _normalize(answer) == _normalize(expected_answer)
-    assert _normalize(head + _read_all(stream)) == _normalize(expected)
-    assert fake.aborts == ["KCPPcap5"]
-    assert fake.outcomes[-1].ended_by == "abort"
-
-
-def test_perf_reports_idle_then_busy(make_fake):
-    """/api/extra/perf has the captured shape; idle drops to 0 while generating."""
-    request, expected = _capture(KOBOLD, "perf_idle")
-    fake = make_fake()
-    idle = json.loads(_exchange(fake, request).split(b"\r\n\r\n")[1])
-    assert idle.keys() == json.loads(expected.split(b"\r\n\r\n")[1]).keys()
-    fake.push(Script(fault="stall_before_first"))
-    running = _connect(fake, _post("/api/extra/generate/stream", {}))
-    _read_until(running, b"\r\n\r\n")
-    busy = json.loads(_exchange(fake, request).split(b"\r\n\r\n")[1])
-    assert (idle["idle"], busy["idle"], busy["queue"]) == (1, 0, 0)
-    running.close()
+from tests.raw_http import connect, exchange, post, read_all, read_until
 
 
 def test_tokencount_is_deterministic(make_fake):
@@ -208,22 +27,6 @@ def test_tokencount_is_deterministic(make_fake):
     assert plain["value"] == 3 and 1 not in plain["ids"]
 
 
-def test_llamacpp_flavor_matches_captures(make_fake):
-    """The llamacpp flavor reproduces llama-cpp-python's captures (chunk sizes aside)."""
-    fake = make_fake(flavor="llamacpp")
-    request, expected = _capture(LLAMA, "v1_models")
-    assert _normalize(_read_sized(_connect(fake, request))) == _normalize(expected)
-    request, expected = _capture(LLAMA, "openai_chat_stream")
-    fake.push(_script_from(_dechunk(expected)))
-    got = _read_until(_connect(fake, request), b"0\r\n\r\n")
-    assert _normalize(_dechunk(got)) == _normalize(_dechunk(expected))
-    request, expected = _capture(LLAMA, "openai_chat")
-    fake.push(_script_from(expected))
-    usage = rb'"usage":\{.*\}|content-length: \d+'
-    got = _normalize(_read_sized(_connect(fake, request)))
-    assert re.sub(usage, b"", got) == re.sub(usage, b"", _normalize(expected))
-
-
 def test_llamacpp_flavor_has_no_kobold_api(make_fake):
     """llama-cpp-python answers 404 on the Kobold endpoints."""
     fake = make_fake(flavor="llamacpp")
@@ -236,16 +39,16 @@ def test_multiuser_queues_without_headers(make_fake):
     """A second generation waits silently for the lock, then runs; never two at once."""
     fake = make_fake()
     fake.push(Script(fault="stall_before_first"), Script(tokens=["ok"]))
-    first = _connect(fake, _post("/api/extra/generate/stream", {"genkey": "A"}))
-    _read_until(first, b"\r\n\r\n")
-    second = _connect(fake, _post("/api/v1/generate", {"genkey": "B"}))
+    first = connect(fake, post("/api/extra/generate/stream", {"genkey": "A"}))
+    read_until(first, b"\r\n\r\n")
+    second = connect(fake, post("/api/v1/generate", {"genkey": "B"}))
     assert fake.wait_until(lambda: fake.queue == 1)
     second.settimeout(0.2)
     with pytest.raises(TimeoutError):
         second.recv(1)
-    _exchange(fake, _post("/api/extra/abort", {"genkey": "A"}))
+    exchange(fake, post("/api/extra/abort", {"genkey": "A"}))
     second.settimeout(5)
-    assert _read_all(second).endswith(
+    assert read_all(second).endswith(
         b'{"results": [{"text": "ok", "finish_reason": "stop"}]}'
     )
     assert fake.max_concurrent_generations == 1
@@ -256,20 +59,20 @@ def test_queue_limit_gives_503(make_fake):
     """multiuser=2 allows one waiter; the next request gets the busy 503."""
     fake = make_fake(multiuser=2)
     fake.push(Script(fault="stall_before_first"))
-    first = _connect(fake, _post("/api/extra/generate/stream", {"genkey": "A"}))
-    _read_until(first, b"\r\n\r\n")
-    waiting = _connect(fake, _post("/api/v1/generate", {}))
+    first = connect(fake, post("/api/extra/generate/stream", {"genkey": "A"}))
+    read_until(first, b"\r\n\r\n")
+    waiting = connect(fake, post("/api/v1/generate", {}))
     assert fake.wait_until(lambda: fake.queue == 1)
-    assert _exchange(fake, _post("/api/v1/generate", {})).startswith(b"HTTP/1.0 503")
+    assert exchange(fake, post("/api/v1/generate", {})).startswith(b"HTTP/1.0 503")
     first.close()
-    assert _read_all(waiting).startswith(b"HTTP/1.0 200 OK")
+    assert read_all(waiting).startswith(b"HTTP/1.0 200 OK")
 
 
 def test_slots_run_generations_concurrently(make_fake):
     """slots=3 (benchmark mode) runs three generations at once and counts them."""
     fake = make_fake(slots=3)
     fake.default_script = Script(fault="stall_before_first")
-    socks = [_connect(fake, _post("/api/extra/generate/stream", {})) for _ in range(3)]
+    socks = [connect(fake, post("/api/extra/generate/stream", {})) for _ in range(3)]
     assert fake.wait_until(lambda: fake.max_concurrent_generations == 3)
     assert fake.queue == 0
     for sock in socks:
@@ -283,14 +86,14 @@ def test_abort_semantics_table(make_fake):
         lost = client.post("/api/extra/abort", json={"genkey": "X"}).json()
     assert lost == {"success": "false", "done": "false"}
     fake.push(Script(fault="stall_before_first"), Script(tokens=["never"]))
-    first = _connect(fake, _post("/api/extra/generate/stream", {"genkey": "A"}))
-    _read_until(first, b"\r\n\r\n")
-    queued = _connect(fake, _post("/api/extra/generate/stream", {"genkey": "B"}))
+    first = connect(fake, post("/api/extra/generate/stream", {"genkey": "A"}))
+    read_until(first, b"\r\n\r\n")
+    queued = connect(fake, post("/api/extra/generate/stream", {"genkey": "B"}))
     assert fake.wait_until(lambda: fake.queue == 1)
-    pending = _exchange(fake, _post("/api/extra/abort", {"genkey": "B"}))
+    pending = exchange(fake, post("/api/extra/abort", {"genkey": "B"}))
     assert pending.endswith(b'{"success": "true", "done": "false"}')
     first.close()
-    assert _read_all(queued).endswith(
+    assert read_all(queued).endswith(
         b'data: {"token": "", "finish_reason": "length"}\n\n'
     )
     assert fake.aborts == ["X", "B"]
@@ -300,8 +103,8 @@ def test_generate_check_shows_text_so_far_to_its_genkey(make_fake):
     """generate/check returns the running text for its genkey and "" for another key."""
     fake = make_fake()
     fake.push(Script(tokens=["one", " two", " three"], fault="stall_mid", fault_at=2))
-    stream = _connect(fake, _post("/api/extra/generate/stream", {"genkey": "K"}))
-    _read_until(stream, b"event: message", 2)
+    stream = connect(fake, post("/api/extra/generate/stream", {"genkey": "K"}))
+    read_until(stream, b"event: message", 2)
     with httpx.Client(base_url=fake.url) as client:
         mine = client.post("/api/extra/generate/check", json={"genkey": "K"}).json()
         other = client.post("/api/extra/generate/check", json={"genkey": "Z"}).json()
@@ -314,8 +117,8 @@ def test_client_disconnect_aborts_stream(make_fake):
     """Closing the socket mid-stream stops that generation and records it."""
     fake = make_fake()
     fake.push(Script(tokens=[f"t{i} " for i in range(100)], delay=0.02))
-    stream = _connect(fake, _post("/api/extra/generate/stream", {"genkey": "G"}))
-    _read_until(stream, b"event: message", 2)
+    stream = connect(fake, post("/api/extra/generate/stream", {"genkey": "G"}))
+    read_until(stream, b"event: message", 2)
     stream.close()
     assert fake.wait_until(lambda: fake.disconnects == ["G"])
     assert fake.outcomes[-1].ended_by == "disconnect"
@@ -362,7 +165,7 @@ def test_scripted_faults(make_fake, script, start, end):
     """HTTP faults answer the captured bodies; refuse and drop_mid just close."""
     fake = make_fake()
     fake.push(script)
-    got = _exchange(fake, _post("/api/extra/generate/stream", {}))
+    got = exchange(fake, post("/api/extra/generate/stream", {}))
     assert got.startswith(start) and got.endswith(end)
 
 
@@ -370,7 +173,7 @@ def test_malformed_line_then_stream_continues(make_fake):
     """malformed injects one bad data line at fault_at and the stream goes on."""
     fake = make_fake()
     fake.push(Script(fault="malformed", fault_at=1))
-    got = _exchange(fake, _post("/api/extra/generate/stream", {}))
+    got = exchange(fake, post("/api/extra/generate/stream", {}))
     body = got.split(b"\r\n\r\n", 1)[1]
     assert body.index(b"data: {not json\n\n") < body.index(b'" there"')
     assert body.endswith(b'{"token": "!", "finish_reason": "stop"}\n\n')
@@ -380,8 +183,8 @@ def test_stall_before_first_until_client_closes(make_fake):
     """stall_before_first sends headers, then nothing; closing the client ends it."""
     fake = make_fake()
     fake.push(Script(fault="stall_before_first"))
-    stream = _connect(fake, _post("/api/extra/generate/stream", {"genkey": "S"}))
-    _read_until(stream, b"text/event-stream\r\n\r\n")
+    stream = connect(fake, post("/api/extra/generate/stream", {"genkey": "S"}))
+    read_until(stream, b"text/event-stream\r\n\r\n")
     stream.settimeout(0.2)
     with pytest.raises(TimeoutError):
         stream.recv(1)
@@ -401,7 +204,7 @@ def test_stop_sequence_ends_native_stream(make_fake, trim, expected):
     fake = make_fake()
     fake.push(Script(tokens=["a", "END", "b"]))
     body = {"stop_sequence": ["END"], "trim_stop": trim}
-    got = _exchange(fake, _post("/api/extra/generate/stream", body))
+    got = exchange(fake, post("/api/extra/generate/stream", body))
     assert got.endswith(expected + b"\n\n") and b'"b"' not in got
 
 
@@ -409,10 +212,10 @@ def test_version_1_102_forms(make_fake):
     """1.102: JSON null, split final, [DONE] with blank line, X-Accel-Buffering, usage."""
     fake = make_fake(version="1.102")
     chat = {"messages": [{"role": "user", "content": "hi there"}], "stream": True}
-    got = _exchange(fake, _post("/v1/chat/completions", chat))
+    got = exchange(fake, post("/v1/chat/completions", chat))
     assert b"X-Accel-Buffering: no\r\n" in got and got.endswith(b"data: [DONE]\n\n")
     assert b'"finish_reason": null' in got and b'"content": ""}}]}' in got
-    native = _exchange(fake, _post("/api/v1/generate", {"prompt": "a b c"}))
+    native = exchange(fake, post("/api/v1/generate", {"prompt": "a b c"}))
     result = json.loads(native.split(b"\r\n\r\n")[1])["results"][0]
     assert (result["prompt_tokens"], result["completion_tokens"]) == (4, 3)
 
@@ -430,7 +233,7 @@ def test_path_matching_like_koboldcpp(make_fake):
 def test_hang_never_answers(make_fake):
     """hang=True accepts and reads the request but sends nothing."""
     fake = make_fake(hang=True)
-    sock = _connect(fake, b"GET /api/extra/version HTTP/1.1\r\nHost: x\r\n\r\n")
+    sock = connect(fake, b"GET /api/extra/version HTTP/1.1\r\nHost: x\r\n\r\n")
     sock.settimeout(0.3)
     with pytest.raises(TimeoutError):
         sock.recv(1)
@@ -442,10 +245,8 @@ def test_many_concurrent_streams(make_fake):
     """200 simultaneous streams all complete (the benchmarks run 500)."""
     fake = make_fake(slots=500)
     fake.default_script = Script(tokens=[f"tok{i} " for i in range(10)], delay=0.05)
-    socks = [
-        _connect(fake, _post("/api/extra/generate/stream", {})) for _ in range(200)
-    ]
-    assert all(_read_all(s).endswith(b'"finish_reason": "stop"}\n\n') for s in socks)
+    socks = [connect(fake, post("/api/extra/generate/stream", {})) for _ in range(200)]
+    assert all(read_all(s).endswith(b'"finish_reason": "stop"}\n\n') for s in socks)
     assert fake.max_concurrent_generations > 100
 
 
@@ -464,8 +265,8 @@ def test_standalone_mode_prints_ready_and_serves():
     try:
         port = int(proc.stdout.readline().split()[1])
         sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-        sock.sendall(_post("/api/extra/generate/stream", {}))
-        got = _read_all(sock)
+        sock.sendall(post("/api/extra/generate/stream", {}))
+        got = read_all(sock)
     finally:
         proc.kill()
         proc.wait()

@@ -157,3 +157,25 @@ async def test_redis_restart_mid_reply_loses_nothing(
     assert stored["status"] == "complete" and stored["content"] == FULL_TEXT
     assert frames[0]["type"] == "snapshot" and frames[0]["message_id"] == message_id
     assert streamed_text(frames, message_id) == FULL_TEXT
+
+
+async def test_socket_open_across_a_redis_restart_keeps_working(
+    fake, sqlite_url, daphnes, private_redis
+):
+    """Redis restarted while a socket is open (not mid-reply): the socket stays usable and
+    the next reply streams whole through the reconnected channel layer."""
+    env = daphne_env(sqlite_url, fake, redis_url=private_redis.url)
+    server = daphnes(env)
+    (key,) = make_users(env, unique_names(1)).values()
+    async with connect(server.ws_url, key) as sock:
+        await sock.send("hello")
+        await frames_until(sock, is_end, timeout=10)
+        private_redis.stop()
+        private_redis.start()
+        await asyncio.sleep(2)
+        fake.push(slow_script(20, 0.01))
+        await sock.send("again")
+        frames = await frames_until(sock, is_end, timeout=15)
+    end = frames[-1]
+    assert end["status"] == "complete"
+    assert streamed_text(frames, end["message_id"]) == end["content"]

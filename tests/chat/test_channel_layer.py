@@ -1,0 +1,72 @@
+"""The channel layers we configure lose nothing when a receive is cancelled.
+
+channels-redis' core layer loses a message meant for *another* channel of the process
+when the receive that holds the process's Redis read is cancelled as the message arrives
+(a socket closing, a reply job ending): sockets then waited forever for `end`. Each case
+below cancels one receive a few loop turns after a message for a second channel was sent.
+"""
+
+import asyncio
+
+import pytest
+import redis
+from django.utils.module_loading import import_string
+
+from chat.reply_fanout import GroupListener
+from koboldchat.channel_layer import channel_layers_config
+
+REDIS_URL = "redis://127.0.0.1:6379/14"
+
+
+def _redis_up() -> bool:
+    try:
+        return redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.5).ping()
+    except redis.RedisError:
+        return False
+
+
+def _layer(redis_url: str):
+    config = channel_layers_config(redis_url)["default"]
+    return import_string(config["BACKEND"])(**config["CONFIG"])
+
+
+@pytest.fixture(params=["memory", "redis"])
+def layer(request):
+    if request.param == "redis" and not _redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    return _layer(REDIS_URL if request.param == "redis" else "")
+
+
+async def test_a_cancelled_receive_loses_no_message_of_another_channel(layer):
+    lost = []
+    for attempt in range(60):
+        cancelled, waiting = await layer.new_channel(), await layer.new_channel()
+        doomed = asyncio.create_task(layer.receive(cancelled))
+        await asyncio.sleep(0.005)
+        receiver = asyncio.create_task(layer.receive(waiting))
+        await asyncio.sleep(0.005)
+        sending = asyncio.create_task(layer.send(waiting, {"type": "t", "n": attempt}))
+        for _ in range(attempt % 10):  # the window moves across the read of the reply
+            await asyncio.sleep(0)
+        doomed.cancel()
+        await sending
+        try:
+            await asyncio.wait_for(receiver, 2)
+        except TimeoutError:
+            lost.append(attempt)
+    assert lost == []
+
+
+async def test_group_listener_keeps_frames_across_timed_out_waits(layer):
+    """Waiting on a listener with a timeout drops nothing sent after the timeout."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends["default"] = layer
+    async with GroupListener("user.listener-test") as listener:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.05):
+                await listener.get()
+        for n in range(3):
+            await layer.group_send("user.listener-test", {"type": "t", "n": n})
+        got = [await asyncio.wait_for(listener.get(), 2) for _ in range(3)]
+    assert [m["n"] for m in got] == [0, 1, 2]
