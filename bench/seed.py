@@ -18,9 +18,10 @@ from django.contrib.auth import (  # noqa: E402
     get_user_model,
 )
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
-from django.db import transaction  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
 
 from chat.models import ApiKey, Conversation, Message  # noqa: E402
+from chat.rendering import render_markdown  # noqa: E402
 
 MAX_TOKENS = 20_000  # the profiles' limits would cut the long replies
 
@@ -42,20 +43,45 @@ def users_with_keys(count: int, conversations: int, solo: int) -> list[dict]:
     return found
 
 
+REPLY = """Answer {n}: here is **some markdown** with `inline code` and a [link](https://example.org).
+
+1. a first point, explained in a sentence or two so that the line wraps;
+2. a second point;
+3. a third one.
+
+```python
+def answer():
+    return {n}
+```
+
+> A closing remark, quoted, with *emphasis*."""
+
+
 def history(messages: int) -> dict:
     """A user whose conversation holds `messages` messages, logged in (session cookie)."""
     user = get_user_model().objects.create(username="historian")
     _, raw = ApiKey.generate(user=user, name="bench")
     conversation = Conversation.objects.create(owner=user, title="long history")
-    rows = [
-        Message(
-            conversation=conversation,
-            role=Message.Role.USER if n % 2 == 0 else Message.Role.ASSISTANT,
-            content=f"Message {n}: some **markdown** with `code` and a list\n\n- a\n- b",
-            status=Message.Status.COMPLETE,
+    rows = []
+    for n in range(messages):
+        if n % 2 == 0:
+            rows.append(
+                Message(
+                    conversation=conversation, role="user", content=f"Question {n}?"
+                )
+            )
+            continue
+        # A settled reply of a few paragraphs, stored as the app stores it (with its html).
+        content = REPLY.format(n=n)
+        rows.append(
+            Message(
+                conversation=conversation,
+                role=Message.Role.ASSISTANT,
+                content=content,
+                html=render_markdown(content),
+                status=Message.Status.COMPLETE,
+            )
         )
-        for n in range(messages)
-    ]
     Message.objects.bulk_create(rows, batch_size=1000)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
@@ -82,6 +108,10 @@ def main() -> None:
             "users": users_with_keys(args.users, args.conversations, args.solo),
             "history": history(args.history),
         }
+    # Planner statistics, as a live database has them (autovacuum analyzes a table soon
+    # after it grows): without them PostgreSQL sorts all 10,000 rows to show 50.
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
     print(json.dumps(seeded))
 
 

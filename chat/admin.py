@@ -187,7 +187,7 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("content",)
     date_hierarchy = "created_at"
     raw_id_fields = ("conversation",)
-    exclude = ("genkey",)
+    exclude = ("genkey", "html")
     readonly_fields = ("tokens_per_s",)
 
     @admin.display(description="owner", ordering="conversation__owner__username")

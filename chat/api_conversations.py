@@ -57,12 +57,24 @@ def last_reply_status() -> Subquery:
     return Subquery(latest.values("status")[:1])
 
 
-def page_of(queryset: QuerySet, paging: Paging, to_payload: Callable) -> dict:
+def page_of(
+    queryset: QuerySet, paging: Paging, to_payload: Callable, *, from_end=False
+) -> dict:
+    """One page of `queryset`. With `from_end` (a total ordering), a page past the middle
+    is read backwards with the smaller OFFSET: the last page of a long conversation, the
+    one a client wants first, costs what the first page costs."""
+    count = queryset.count()
     start = (paging.page - 1) * paging.page_size
-    rows = queryset[start : start + paging.page_size]
+    end = min(start + paging.page_size, count)
+    if start >= count:
+        rows = []
+    elif from_end and start > count // 2:
+        rows = list(queryset.reverse()[count - end : count - start])[::-1]
+    else:
+        rows = list(queryset[start:end])
     return {
         "items": [to_payload(row) for row in rows],
-        "count": queryset.count(),
+        "count": count,
         "page": paging.page,
         "page_size": paging.page_size,
     }
@@ -150,7 +162,7 @@ def conversation_messages(
     """The messages, oldest first (the last page holds the latest)."""
     conversation = _conversation(request, conversation_id)
     queryset = conversation.messages.order_by("created_at", "id")
-    return page_of(queryset, paging, services.message_payload)
+    return page_of(queryset, paging, services.message_payload, from_end=True)
 
 
 @router.get(

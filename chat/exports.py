@@ -12,6 +12,7 @@ from pydantic import ValidationError
 
 from chat.errors import ChatError
 from chat.models import Conversation, Message
+from chat.rendering import render_markdown
 from chat.schemas import ExportedConversation
 
 FORMAT = "koboldchat.conversation"
@@ -152,4 +153,6 @@ def _imported_fields(fields: dict, now) -> dict:
     if fields["status"] in Message.PENDING_STATUSES:
         fields["status"] = Message.Status.INTERRUPTED
     fields["created_at"] = fields["created_at"] or now
+    if fields["role"] == Message.Role.ASSISTANT:
+        fields["html"] = render_markdown(fields["content"])
     return fields

@@ -9,6 +9,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from chat.rendering import render_markdown
+
 LAST_USED_PRECISION = timedelta(minutes=1)
 
 
@@ -81,6 +83,10 @@ class Message(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
+    html = models.TextField(
+        blank=True,
+        help_text="The reply as sanitized HTML, stored once when it settles.",
+    )
     status = models.CharField(
         max_length=16, choices=Status.choices, default=Status.COMPLETE
     )
@@ -117,6 +123,16 @@ class Message(models.Model):
 
     def __str__(self):
         return f"{self.role} #{self.pk} ({self.status})"
+
+    def display_html(self) -> str:
+        """A reply's content as sanitized HTML: the stored rendering of a settled reply, so
+        a history page renders no markdown; rendered here while the reply is pending, or
+        when nothing was stored (a reply interrupted by a crash)."""
+        if self.role != self.Role.ASSISTANT:
+            return ""
+        if self.html and not self.is_pending:
+            return self.html
+        return render_markdown(self.content)
 
     @property
     def tokens_per_s(self) -> float | None:

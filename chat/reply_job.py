@@ -240,6 +240,7 @@ class GenerationJob:
         fields = {
             "status": status,
             "content": self.content,
+            "html": render_markdown(self.content),
             "finish_reason": reason,
             "error_code": error.code if error else "",
             "duration_ms": int(elapsed * 1000),
@@ -263,7 +264,7 @@ class GenerationJob:
                 "status": status,
                 "finish_reason": reason,
                 "content": self.content,
-                "html": render_markdown(self.content),
+                "html": fields["html"],
                 "metrics": message.metrics(),
                 "error_code": fields["error_code"],
             }

@@ -11,7 +11,6 @@ from django.utils import timezone
 from agents.events import ChatTurn
 from chat.errors import ChatError
 from chat.models import Conversation, Message
-from chat.rendering import render_markdown
 
 TITLE_LENGTH = 60
 
@@ -183,7 +182,8 @@ def continuation_prepare(*, user, conversation_id) -> tuple[Conversation, Messag
             raise ChatError("bad_request", "There is no reply to continue.")
         last.status = Message.Status.QUEUED
         last.heartbeat_at = timezone.now()
-        last.save(update_fields=["status", "heartbeat_at", "updated_at"])
+        last.html = ""  # the text grows: rendered again when the continuation settles
+        last.save(update_fields=["status", "heartbeat_at", "html", "updated_at"])
     return conversation, last
 
 
@@ -225,6 +225,7 @@ def replies_reap(*, stale_seconds: float) -> int:
         .update(
             status=Message.Status.INTERRUPTED,
             error_code="interrupted",
+            html="",  # a continued reply's old rendering; the checkpoint renders on view
             updated_at=timezone.now(),
         )
     )
@@ -236,9 +237,7 @@ def message_payload(message: Message) -> dict:
         "conversation_id": message.conversation_id,
         "role": message.role,
         "content": message.content,
-        "html": render_markdown(message.content)
-        if message.role == Message.Role.ASSISTANT
-        else "",
+        "html": message.display_html(),
         "status": message.status,
         "intent": message.intent,
         "intent_source": message.intent_source,

@@ -11,7 +11,6 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from chat.models import Conversation, Message
-from chat.rendering import render_markdown
 
 SIDEBAR_LIMIT = 100
 HISTORY_PAGE = 50
@@ -104,9 +103,7 @@ def _selected_conversation(request: HttpRequest, owned) -> Conversation | None:
 def _message_view(message: Message) -> MessageView:
     # A reply still being written is shown as plain text until the job sends its html.
     rendered = message.role == Message.Role.ASSISTANT and not message.is_pending
-    return MessageView(
-        message=message, html=render_markdown(message.content) if rendered else ""
-    )
+    return MessageView(message=message, html=message.display_html() if rendered else "")
 
 
 def metrics_label(message: Message) -> str:

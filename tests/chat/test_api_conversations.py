@@ -162,6 +162,25 @@ def test_messages_are_paged_oldest_first_with_the_payload(ada, api):
     assert "<strong>two</strong>" in body["items"][1]["html"]
 
 
+def test_every_page_holds_the_right_messages_read_from_either_end(ada, api):
+    """Pages past the middle are read backwards: the same messages, in order, even when
+    many share one created_at (the id breaks ties)."""
+    conversation = Conversation.objects.create(owner=ada, title="long")
+    moment = conversation.created_at
+    Message.objects.bulk_create(
+        Message(
+            conversation=conversation, role="user", content=f"m{n}", created_at=moment
+        )
+        for n in range(23)
+    )
+    url = f"/api/conversations/{conversation.pk}/messages"
+    pages = [api.get(url, {"page": p, "page_size": 5}).json() for p in range(1, 7)]
+    contents = [[m["content"] for m in page["items"]] for page in pages]
+    assert sum(contents, []) == [f"m{n}" for n in range(23)]
+    assert [len(c) for c in contents] == [5, 5, 5, 5, 3, 0]
+    assert {page["count"] for page in pages} == {23}
+
+
 def test_export_json_and_markdown_downloads(ada, api):
     """Both export formats download as attachments of the right type."""
     conversation = chat(ada, "Export me", "question", "answer")

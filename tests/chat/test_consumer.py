@@ -43,6 +43,7 @@ async def test_plain_text_frame_streams_a_reply_that_is_stored(
     )()
     assert user_message.content == "Bonjour"
     assert fake_kobold.generations[0]["genkey"] == reply.genkey
+    assert reply.html == end["html"] == "<p>Bonjour à vous !</p>\n"  # rendered once
     await comm.disconnect()
 
 
@@ -334,4 +335,5 @@ async def test_continue_extends_a_reply_cut_by_the_length_limit(
         reply.content == "Once upon a time there was a fox."
         and reply.status == "complete"
     )
+    assert reply.html == "<p>Once upon a time there was a fox.</p>\n"
     await comm.disconnect()
