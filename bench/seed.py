@@ -108,10 +108,12 @@ def main() -> None:
             "users": users_with_keys(args.users, args.conversations, args.solo),
             "history": history(args.history),
         }
-    # Planner statistics, as a live database has them (autovacuum analyzes a table soon
-    # after it grows): without them PostgreSQL sorts all 10,000 rows to show 50.
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE")
+    # PostgreSQL's planner statistics, as a live database has them (autovacuum analyzes a
+    # table soon after it grows): without them it sorts all 10,000 rows to show 50.
+    # SQLite never gathers statistics on its own (nor does Django), so it is left as is.
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")
     print(json.dumps(seeded))
 
 
