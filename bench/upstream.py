@@ -6,7 +6,7 @@ import re
 import threading
 import time
 
-from tests.fake_kobold import FakeKobold, Script
+from kobold_fake.server import FakeKobold, Script
 
 # The user's text says what to stream: "bench:<tokens>:<delay seconds>".
 ORDER = re.compile(r"bench:(\d+):([0-9.]+)")

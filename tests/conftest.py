@@ -5,7 +5,7 @@ from channels.layers import channel_layers
 
 from agents.http_client import reset_llm_http_client
 from agents.llm_service import LLMService
-from tests.fake_kobold import FakeKobold
+from kobold_fake.server import FakeKobold
 
 
 @pytest.fixture

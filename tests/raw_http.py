@@ -6,9 +6,9 @@ import re
 import socket
 from pathlib import Path
 
-from tests.fake_kobold import Script
+from kobold_fake.server import Script
 
-CAPTURES = Path("/work/shared/captures")
+CAPTURES = Path(__file__).resolve().parent / "captures"
 KOBOLD = CAPTURES / "koboldcpp-1.76"
 LLAMA = CAPTURES / "llama-cpp-python-0.3"
 

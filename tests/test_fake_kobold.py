@@ -9,7 +9,7 @@ import sys
 import httpx
 import pytest
 
-from tests.fake_kobold import Script
+from kobold_fake.server import Script
 from tests.raw_http import connect, exchange, post, read_all, read_until
 
 
@@ -251,11 +251,11 @@ def test_many_concurrent_streams(make_fake):
 
 
 def test_standalone_mode_prints_ready_and_serves():
-    """`python -m tests.fake_kobold` prints READY <port> and streams tok0 tok1 ..."""
+    """`python -m kobold_fake` prints READY <port> and streams tok0 tok1 ..."""
     command = [
         sys.executable,
         "-m",
-        "tests.fake_kobold",
+        "kobold_fake",
         "--port",
         "0",
         "--tokens",

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.fake_kobold import Script
+from kobold_fake.server import Script
 from tests.raw_http import (
     KOBOLD,
     LLAMA,

@@ -11,7 +11,7 @@ import pytest
 from agents.events import Finished, TextDelta
 from agents.sse import StreamDecoder
 
-CAPTURES = Path("/work/shared/captures")
+CAPTURES = Path(__file__).resolve().parents[1] / "captures"
 ABORTED_TEXT = (
     "The city of Ravensworth was a place of legend, a realm of wonder and terror, "
     "where the very fabric of reality seemed to be woven from the threads of myth and "

@@ -13,7 +13,7 @@ from agents.errors import BackendUnreachable
 from agents.http_client import get_llm_http_client
 from agents.kobold_model import KoboldNativeModel, build_model, find_json_object
 from agents.llm_service import LLMService
-from tests.fake_kobold import Script
+from kobold_fake.server import Script
 
 
 @pytest.fixture

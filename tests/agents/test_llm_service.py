@@ -12,8 +12,8 @@ from agents.errors import (
 )
 from agents.events import ChatTurn, Finished, TextDelta
 from agents.llm_service import GenerationSettings, LLMService
-from tests.fake_kobold import Script
-from tests.fake_kobold_wire import LLAMACPP_MODEL, token_ids
+from kobold_fake.server import Script
+from kobold_fake.wire import LLAMACPP_MODEL, token_ids
 
 MESSAGES = [ChatTurn("system", "Be brief."), ChatTurn("user", "Hi")]
 SETTINGS = GenerationSettings(max_tokens=50, stop=["\nUser:"])

@@ -13,7 +13,7 @@ from agents.errors import PromptTooLong, StreamStalled
 from agents.events import ChatTurn, Finished, IntentDecided, TextDelta
 from agents.orchestrator import Orchestrator, ReplyOverrides, parse_intent_output
 from agents.profiles import PROFILES, profile_for
-from tests.fake_kobold import Script
+from kobold_fake.server import Script
 
 
 @pytest.fixture

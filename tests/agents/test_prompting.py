@@ -15,7 +15,7 @@ from agents.errors import PromptTooLong
 from agents.events import ChatTurn
 from agents.llm_service import LLMService
 from agents.prompting import PromptBuilder, turns_from_messages
-from tests.fake_kobold import FakeKobold
+from kobold_fake.server import FakeKobold
 
 MAX_TOKENS = 100
 words = st.text(alphabet="abcdefgh .,!?", min_size=1, max_size=300)

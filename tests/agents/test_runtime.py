@@ -8,7 +8,7 @@ from agents.errors import StreamStalled, StreamTimeout
 from agents.events import ChatTurn, Finished, TextDelta
 from agents.llm_service import GenerationSettings, LLMService
 from agents.runtime import watch_stream
-from tests.fake_kobold import Script
+from kobold_fake.server import Script
 
 MESSAGES = [ChatTurn("user", "Hi")]
 

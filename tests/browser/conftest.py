@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fake_kobold import FakeKobold
+from kobold_fake.server import FakeKobold
 
 CHROMIUM = Path("/usr/bin/chromium")
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ import time
 
 from playwright.sync_api import expect
 
+from kobold_fake.server import Script
 from tests.browser.conftest import PASSWORD
-from tests.fake_kobold import Script
 
 WORDS = [f" word{i}" for i in range(40)]
 SLOW = Script(tokens=WORDS, delay=0.25)

@@ -7,8 +7,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from kobold_fake.server import Script
 from tests.browser.pages import LAST_REPLY, log_in, send, send_and_finish, wait_for_text
-from tests.fake_kobold import Script
 
 pytestmark = pytest.mark.browser
 

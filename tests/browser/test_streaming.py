@@ -7,6 +7,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from kobold_fake.server import Script
 from tests.browser.pages import (
     LAST_REPLY,
     SLOW,
@@ -17,7 +18,6 @@ from tests.browser.pages import (
     send_and_finish,
     wait_for_text,
 )
-from tests.fake_kobold import Script
 
 pytestmark = pytest.mark.browser
 

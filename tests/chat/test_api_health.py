@@ -10,7 +10,7 @@ import pytest
 from django.test import AsyncClient
 
 from chat.health import public_url
-from tests.fake_kobold import FakeKobold, Script
+from kobold_fake.server import FakeKobold, Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,6 +6,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat.models import Message
+from kobold_fake.server import Script
 from tests.chat.conftest import (
     frames_until,
     is_end,
@@ -14,7 +15,6 @@ from tests.chat.conftest import (
     replies_of,
     streamed_text,
 )
-from tests.fake_kobold import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

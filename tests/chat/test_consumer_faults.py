@@ -5,8 +5,8 @@ import socket
 import pytest
 from asgiref.sync import sync_to_async
 
+from kobold_fake.server import Script
 from tests.chat.conftest import frames_until, is_end, message_row, open_socket
-from tests.fake_kobold import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -58,7 +58,7 @@ async def test_backend_busy_once_then_answers(
 
 async def test_wrong_password(kobold_settings, make_user, make_key):
     """KoboldCpp protected by a password we do not have: `backend_auth`."""
-    from tests.fake_kobold import FakeKobold
+    from kobold_fake.server import FakeKobold
 
     protected = FakeKobold(password="s3cret")
     protected.start()

@@ -6,8 +6,8 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from chat.models import Conversation, Message
+from kobold_fake.server import Script
 from tests.chat.conftest import frames_until, is_end, open_socket, session_cookie
-from tests.fake_kobold import Script
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,8 +6,8 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from kobold_fake.server import Script
 from koboldchat.embedded_model import free_port
-from tests.fake_kobold import Script
 
 
 def run_check(*args: str) -> str:

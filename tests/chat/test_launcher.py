@@ -15,8 +15,8 @@ from django.contrib.auth import authenticate
 from django.core.management import call_command
 
 from chat.management.commands.ensure_admin import admin_ensure
+from kobold_fake.server import FakeKobold
 from koboldchat import embedded_model, launcher
-from tests.fake_kobold import FakeKobold
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 import websockets
 
-from tests.fake_kobold import FakeKobold, Script
+from kobold_fake.server import FakeKobold, Script
 from tests.live_daphne import ROOT, DaphneProcess, migrate, server_env
 
 PG_ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"

@@ -13,8 +13,8 @@ from django.contrib.auth import get_user_model
 
 import koboldchat.asgi  # noqa: F401  (its django.setup() redoes logging: before caplog)
 from chat.models import ApiKey
+from kobold_fake.server import FakeKobold
 from tests.chat.conftest import frames_until, is_end, open_socket
-from tests.fake_kobold import FakeKobold
 from tests.live_daphne import ROOT, server_env
 from tests.reliability.conftest import slow_script
 

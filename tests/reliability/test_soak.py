@@ -10,8 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import websockets
 
+from kobold_fake.server import FakeKobold, Script
 from tests.chat.conftest import streamed_text
-from tests.fake_kobold import FakeKobold, Script
 from tests.reliability.conftest import (
     connect,
     daphne_env,

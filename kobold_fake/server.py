@@ -1,7 +1,7 @@
 """A fake KoboldCpp: a real HTTP server on 127.0.0.1 in its own thread and event loop.
 
-Speaks the wire format of tests/fake_kobold_wire.py; scripts say what each generation does
-(tests/fake_kobold_engine.py runs them).
+Speaks the wire format of kobold_fake/wire.py; scripts say what each generation does
+(kobold_fake/engine.py runs them).
 """
 
 from __future__ import annotations
@@ -13,14 +13,14 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from tests.fake_kobold_engine import (
+from kobold_fake.engine import (
     Generation,
     GenerationEngine,
     Outcome,
     Recorded,
     Script,
 )
-from tests.fake_kobold_wire import (
+from kobold_fake.wire import (
     LLAMACPP_MODEL,
     NOT_FOUND_TEXT,
     UNAUTHORIZED_BODY,
@@ -388,7 +388,3 @@ def main(argv: list[str] | None = None) -> None:
         threading.Event().wait()
     except KeyboardInterrupt:
         server.stop()
-
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from tests.fake_kobold_wire import (
+from kobold_fake.wire import (
     BAD_INPUT_BODY,
     BUSY_BODY,
     MALFORMED_LINE,

@@ -1,6 +1,6 @@
 """Wire format and request rules of the fake KoboldCpp: parsing, headers, SSE payloads.
 
-Mirrors /work/shared/captures (KoboldCpp 1.76), the 1.102 forms and llama-cpp-python 0.3.
+Mirrors tests/captures (KoboldCpp 1.76), the 1.102 forms and llama-cpp-python 0.3.
 """
 
 from __future__ import annotations

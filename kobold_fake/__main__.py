@@ -1,0 +1,3 @@
+from kobold_fake.server import main
+
+main()
