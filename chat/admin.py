@@ -11,7 +11,6 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from chat import exports
-from chat.api_conversations import last_reply_status
 from chat.models import ApiKey, Conversation, Message
 
 TRANSCRIPT_LIMIT = 200
@@ -127,7 +126,8 @@ class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return (
             super()
             .get_queryset(request)
-            .annotate(_message_count=Subquery(counts), last_status=last_reply_status())
+            .annotate(_message_count=Subquery(counts))
+            .with_last_status()
         )
 
     @admin.display(description="title", ordering="title")

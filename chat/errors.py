@@ -1,22 +1,81 @@
-"""The one error type of the chat app: a stable protocol `code`, a readable message,
-and the HTTP status the REST API answers with."""
+"""The one registry of error codes: each code once, with the HTTP status the REST API
+answers with and the readable sentence (translated) the page, the socket and the admin
+show. `ChatError` is the chat app's exception; the LLM layer's types (agents.errors)
+carry the same codes."""
 
-_STATUS_BY_CODE = {
-    "bad_request": 400,
-    "forbidden": 404,  # another user's id looks exactly like an unknown one
-    "busy": 409,
-    "rate_limited": 429,
-    "backend_unreachable": 502,
-    "backend_auth": 502,
-    "backend_error": 502,
-    "backend_busy": 503,
-    "stalled": 504,
-    "timeout": 504,
-}
+from dataclasses import dataclass
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class ErrorCode:
+    code: str
+    status: int
+    message: Promise
+
+
+_CODES = (
+    ErrorCode(
+        "backend_unreachable",
+        502,
+        _("The model server (KoboldCpp) cannot be reached. Is it running?"),
+    ),
+    ErrorCode(
+        "backend_busy", 503, _("The model server is busy. Try again in a moment.")
+    ),
+    ErrorCode(
+        "backend_auth",
+        502,
+        _("The model server refused our password. Check KOBOLDCPP_PASSWORD."),
+    ),
+    ErrorCode(
+        "backend_error", 502, _("The model server answered something unexpected.")
+    ),
+    ErrorCode(
+        "stalled", 504, _("The model stopped answering, so the reply was cut short.")
+    ),
+    ErrorCode("timeout", 504, _("The reply took too long and was stopped.")),
+    ErrorCode(
+        "bad_request", 400, _("That message could not be sent (empty or too long?).")
+    ),
+    # Another user's id looks exactly like an unknown one: 404, never 403.
+    ErrorCode("forbidden", 404, _("That conversation does not exist or is not yours.")),
+    ErrorCode(
+        "rate_limited", 429, _("Too many messages. Wait a little before sending again.")
+    ),
+    ErrorCode(
+        "busy", 409, _("A reply is already being written. Wait for it or stop it.")
+    ),
+    ErrorCode("interrupted", 502, _("The server restarted while writing this reply.")),
+    ErrorCode(
+        "unauthorized", 401, _("Log in, or send Authorization: Bearer <api key>.")
+    ),
+    ErrorCode("csrf_failed", 403, _("The request was refused (CSRF check failed).")),
+    ErrorCode("not_found", 404, _("Not found.")),
+)
+REGISTRY: dict[str, ErrorCode] = {entry.code: entry for entry in _CODES}
+UNKNOWN = ErrorCode("error", 500, _("Something went wrong."))
+
+
+def error_entry(code: str) -> ErrorCode:
+    return REGISTRY.get(code, UNKNOWN)
+
+
+def error_message(code: str) -> str:
+    """The readable sentence for a code, in the active language."""
+    return str(error_entry(code).message)
 
 
 class ChatError(Exception):
-    def __init__(self, code: str, message: str, *, retry_after: int | None = None):
+    """A refusal or failure the user is told about: `code` from the registry, `message`
+    the specific sentence (the registry's when not given)."""
+
+    def __init__(
+        self, code: str, message: str | None = None, *, retry_after: int | None = None
+    ):
+        message = message if message is not None else error_message(code)
         super().__init__(message)
         self.code = code
         self.message = message
@@ -24,10 +83,4 @@ class ChatError(Exception):
 
     @property
     def status(self) -> int:
-        return _STATUS_BY_CODE.get(self.code, 400)
-
-    def as_frame(self, message_id: int | None = None) -> dict:
-        frame = {"type": "error", "code": self.code, "message": self.message}
-        if message_id is not None:
-            frame["message_id"] = message_id
-        return frame
+        return REGISTRY[self.code].status if self.code in REGISTRY else 400

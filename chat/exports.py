@@ -10,10 +10,10 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from pydantic import ValidationError
 
+from chat.api.schemas import ExportedConversation
 from chat.errors import ChatError
 from chat.models import Conversation, Message
 from chat.rendering import render_markdown
-from chat.schemas import ExportedConversation
 
 FORMAT = "koboldchat.conversation"
 FORMAT_MANY = "koboldchat.conversations"

@@ -27,6 +27,13 @@ class ConversationQuerySet(models.QuerySet):
             | models.Q(messages__content__icontains=term)
         ).distinct()
 
+    def with_last_status(self):
+        """Annotated with `last_status`: the status of the latest assistant message."""
+        latest = Message.objects.filter(
+            conversation=models.OuterRef("pk"), role=Message.Role.ASSISTANT
+        ).order_by("-created_at", "-id")
+        return self.annotate(last_status=models.Subquery(latest.values("status")[:1]))
+
 
 class Conversation(models.Model):
     owner = models.ForeignKey(

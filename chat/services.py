@@ -43,13 +43,6 @@ def conversation_latest_or_create(*, user) -> Conversation:
     )
 
 
-def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
-    title = _text_checked(title, "title")
-    conversation.title = title.strip()[:200]
-    conversation.save(update_fields=["title"])
-    return conversation
-
-
 def conversation_update_settings(
     *, conversation: Conversation, **fields
 ) -> Conversation:
@@ -229,23 +222,6 @@ def replies_reap(*, stale_seconds: float) -> int:
             updated_at=timezone.now(),
         )
     )
-
-
-def message_payload(message: Message) -> dict:
-    return {
-        "id": message.pk,
-        "conversation_id": message.conversation_id,
-        "role": message.role,
-        "content": message.content,
-        "html": message.display_html(),
-        "status": message.status,
-        "intent": message.intent,
-        "intent_source": message.intent_source,
-        "finish_reason": message.finish_reason,
-        "error_code": message.error_code,
-        "metrics": message.metrics(),
-        "created_at": message.created_at.isoformat(),
-    }
 
 
 def conversation_payload(conversation: Conversation, last_status: str = "") -> dict:

@@ -8,31 +8,12 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 
+from chat.errors import REGISTRY, error_message
 from chat.models import Conversation, Message
 
 SIDEBAR_LIMIT = 100
 HISTORY_PAGE = 50
-ERROR_MESSAGES = {
-    "backend_unreachable": gettext_lazy(
-        "The model server (KoboldCpp) cannot be reached. Is it running?"
-    ),
-    "backend_busy": gettext_lazy("The model server is busy. Try again in a moment."),
-    "backend_auth": gettext_lazy(
-        "The model server refused our password. Check KOBOLDCPP_PASSWORD."
-    ),
-    "backend_error": gettext_lazy("The model server answered something unexpected."),
-    "stalled": gettext_lazy("The model stopped answering, so the reply was cut short."),
-    "timeout": gettext_lazy("The reply took too long and was stopped."),
-    "bad_request": gettext_lazy("That message could not be sent (empty or too long?)."),
-    "forbidden": gettext_lazy("That conversation does not exist or is not yours."),
-    "rate_limited": gettext_lazy(
-        "Too many messages. Wait a little before sending again."
-    ),
-    "busy": gettext_lazy("A reply is already being written. Wait for it or stop it."),
-    "interrupted": gettext_lazy("The server restarted while writing this reply."),
-}
 HEALTH_INTERVAL_MS = 15_000
 
 
@@ -176,9 +157,4 @@ def ui_strings() -> dict[str, str]:
             "Too many messages. Try again in %(seconds)s seconds."
         ),
         "err_unknown": _("Something went wrong."),
-    } | {f"err_{code}": str(text) for code, text in ERROR_MESSAGES.items()}
-
-
-def error_message(code: str) -> str:
-    """The readable sentence for a protocol error code (unknown codes get a generic one)."""
-    return str(ERROR_MESSAGES.get(code, _("Something went wrong.")))
+    } | {f"err_{code}": str(entry.message) for code, entry in REGISTRY.items()}

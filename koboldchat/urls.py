@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from chat.api import api
+from chat.api.app import api
 
 urlpatterns = [
     path("admin/", admin.site.urls),

@@ -10,8 +10,8 @@ from channels.testing import WebsocketCommunicator
 from django.conf import settings
 from django.contrib.auth import get_user_model
 
-from chat.backend_queue import reset_backend_queue
 from chat.models import ApiKey, Message
+from chat.replies.queue import reset_backend_queue
 
 _names = itertools.count()
 

@@ -2,7 +2,6 @@
 transcript, exports, escaped model output); nobody edits history; keys shown once."""
 
 import json
-import time
 
 import pytest
 from django.contrib import admin as django_admin
@@ -81,14 +80,16 @@ def test_changelists_run_a_constant_number_of_queries(
         conversation_admin.list_per_page, message_admin.list_per_page = sizes
 
 
-def test_a_conversation_of_ten_thousand_messages_opens_quickly(admin_client, make_user):
-    """The transcript holds only the latest messages and links to all of them."""
+def test_a_conversation_of_ten_thousand_messages_opens_quickly(
+    admin_client, make_user, django_assert_max_num_queries
+):
+    """The transcript holds only the latest messages and links to all of them, in a
+    few queries whatever the length (the speed itself is measured in bench/)."""
     texts = [f"message {n}" for n in range(10_000)]
     conversation = chat(make_user("ada"), "Long", *texts)
-    started = time.monotonic()
-    response = admin_client.get(f"{CHANGELIST}{conversation.pk}/change/")
-    elapsed = time.monotonic() - started
-    assert response.status_code == 200 and elapsed < 3.0
+    with django_assert_max_num_queries(20):
+        response = admin_client.get(f"{CHANGELIST}{conversation.pk}/change/")
+    assert response.status_code == 200
     page = response.content.decode()
     assert "message 9999" in page and "message 9799" not in page
     shown = [text for text in texts[-TRANSCRIPT_LIMIT - 5 :] if f"{text}<" in page]

@@ -152,7 +152,7 @@ def test_delete_removes_the_conversation_and_messages(ada, api):
 
 
 def test_messages_are_paged_oldest_first_with_the_payload(ada, api):
-    """Messages come in order, as chat.services.message_payload gives them."""
+    """Messages come in order, as chat.protocol.message_payload gives them."""
     conversation = chat(ada, "Talk", "one", "**two**", "three")
     body = api.get(
         f"/api/conversations/{conversation.pk}/messages", {"page_size": 2}

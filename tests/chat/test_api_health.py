@@ -9,7 +9,7 @@ import httpx
 import pytest
 from django.test import AsyncClient
 
-from chat.health import public_url
+from chat.api.health import public_url
 from kobold_fake.server import FakeKobold, Script
 
 pytestmark = pytest.mark.django_db(transaction=True)

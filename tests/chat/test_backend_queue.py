@@ -5,7 +5,7 @@ import uuid
 
 import pytest
 
-from chat.backend_queue import LocalBackendQueue, RedisBackendQueue
+from chat.replies.queue import LocalBackendQueue, RedisBackendQueue
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 
@@ -32,6 +32,13 @@ def make_queue(request):
     return make
 
 
+async def joined(queue, job_id: str, *, timeout: float = 5.0) -> None:
+    """Wait (polling, with a deadline) until `job_id` stands in the line."""
+    async with asyncio.timeout(timeout):
+        while job_id not in await queue.positions():
+            await asyncio.sleep(0.005)
+
+
 async def _serve(queue, job_id, log, positions, hold=0.05):
     async def on_position(position):
         positions.setdefault(job_id, []).append(position)
@@ -50,7 +57,7 @@ async def test_jobs_run_one_at_a_time_first_come_first_served(make_queue):
     tasks = []
     for name in ("a", "b", "c", "d"):
         tasks.append(asyncio.create_task(_serve(queue, name, log, positions)))
-        await asyncio.sleep(0.01)
+        await joined(queue, name)
     await asyncio.gather(*tasks)
     assert log == [(kind, n) for n in "abcd" for kind in ("start", "end")]
     assert positions == {"b": [1], "c": [2, 1], "d": [3, 2, 1]}
@@ -61,7 +68,7 @@ async def test_concurrency_setting_lets_several_run(make_queue):
     tasks = []
     for name in "abc":  # one after the other: the line is ordered by arrival
         tasks.append(asyncio.create_task(_serve(queue, name, log, positions, hold=0.2)))
-        await asyncio.sleep(0.02)
+        await joined(queue, name)
     await asyncio.gather(*tasks)
     assert [e for e in log[:2]] == [("start", "a"), ("start", "b")]
     assert positions == {"c": [1]}
@@ -71,11 +78,11 @@ async def test_cancelled_waiter_leaves_the_line(make_queue):
     """A reply stopped while queued gives its place up at once."""
     queue, log, positions = make_queue(), [], {}
     first = asyncio.create_task(_serve(queue, "a", log, positions, hold=0.2))
-    await asyncio.sleep(0.02)
+    await joined(queue, "a")
     waiting = asyncio.create_task(_serve(queue, "b", log, positions))
-    await asyncio.sleep(0.02)
+    await joined(queue, "b")
     third = asyncio.create_task(_serve(queue, "c", log, positions))
-    await asyncio.sleep(0.1)
+    await joined(queue, "c")
     waiting.cancel()
     await asyncio.gather(first, third)
     assert ("start", "b") not in log

@@ -12,7 +12,7 @@ import pytest
 import redis
 from django.utils.module_loading import import_string
 
-from chat.reply_fanout import GroupListener
+from chat.replies.listener import GroupListener
 from koboldchat.channel_layer import channel_layers_config
 
 REDIS_URL = "redis://127.0.0.1:6379/14"

@@ -176,7 +176,9 @@ async def test_stop_before_the_first_token(
     await comm.send_to(text_data="a slow one")
     frames = await frames_until(comm, lambda f: f["type"] == "start")
     message_id = frames[-1]["message_id"]
-    await asyncio.sleep(0.2)
+    async with asyncio.timeout(5):  # KoboldCpp has the request: it reads the prompt
+        while not fake_kobold.generations:
+            await asyncio.sleep(0.01)
     await comm.send_json_to({"type": "stop", "message_id": message_id})
     end = (await frames_until(comm, is_end, timeout=3))[-1]
     assert end["status"] == "stopped" and end["content"] == ""
@@ -219,10 +221,17 @@ async def test_three_users_are_served_in_order_with_positions(
     fake_kobold.default_script = Script(tokens=["a", "b", "c"], delay=0.1)
     users = [await sync_to_async(make_user)() for _ in range(3)]
     socks = [await open_socket(await sync_to_async(make_key)(u)) for u in users]
+    seen = []
     for index, sock in enumerate(socks):
         await sock.send_to(text_data=f"question number {index}")
-        await asyncio.sleep(0.05)
-    results = [await frames_until(sock, is_end) for sock in socks]
+        # In the line before the next one sends: its first frame says where it stands.
+        seen.append(
+            await frames_until(sock, lambda f: f["type"] in ("start", "queued"))
+        )
+    results = [
+        first + await frames_until(sock, is_end)
+        for first, sock in zip(seen, socks, strict=True)
+    ]
     positions = [
         [f["position"] for f in frames if f["type"] == "queued"] for frames in results
     ]

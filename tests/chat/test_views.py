@@ -13,9 +13,10 @@ from django.core.management import call_command
 from django.utils import translation
 from django.utils.translation.reloader import translation_file_changed
 
+from chat.errors import error_message
 from chat.management.commands.compile_translations import build_mo, parse_po
 from chat.models import Conversation, Message
-from chat.views import ERROR_MESSAGES, ui_strings
+from chat.views import ui_strings
 
 pytestmark = pytest.mark.django_db
 
@@ -192,7 +193,7 @@ def test_error_reply_shows_a_readable_message(client_in, user):
         error_code="backend_unreachable",
     )
     body = client_in.get(f"/?c={conv.pk}").content.decode()
-    assert str(ERROR_MESSAGES["backend_unreachable"]) in body
+    assert error_message("backend_unreachable") in body
 
 
 def test_page_has_no_inline_script(client_in, user):

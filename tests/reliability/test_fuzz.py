@@ -11,8 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from agents.http_client import close_llm_http_client
-from chat.backend_queue import reset_backend_queue
 from chat.models import ApiKey
+from chat.replies.job import local_jobs
+from chat.replies.queue import reset_backend_queue
 from tests.chat.conftest import open_socket
 
 TYPES = ["message", "stop", "regenerate", "continue", "resume", "ping", "", "end"]
@@ -84,6 +85,12 @@ async def _wind_down() -> None:
         await layer.close_pools()
 
 
+async def jobs_finished(timeout: float = 10.0) -> None:
+    async with asyncio.timeout(timeout):
+        for job in local_jobs():
+            await job.done.wait()
+
+
 @pytest.fixture
 def fuzz_socket(kobold_settings, django_user_model):
     kobold_settings.CHAT_RATE_LIMIT_PER_MINUTE = 0
@@ -95,7 +102,7 @@ def fuzz_socket(kobold_settings, django_user_model):
     assert comm.connected
     yield runner, comm
     runner.run(comm.disconnect())
-    runner.run(asyncio.sleep(0.5))  # let the last reply job write its end
+    runner.run(jobs_finished())  # the last reply job writes its end
     runner.close()
     reset_backend_queue()
 

@@ -13,11 +13,6 @@ export function findMessage(id) {
   return list.querySelector(`.msg[data-id="${CSS.escape(String(id))}"]`);
 }
 
-export function lastMessage(role) {
-  const all = list.querySelectorAll(role ? `.msg[data-role="${role}"]` : ".msg");
-  return all[all.length - 1] ?? null;
-}
-
 export function pendingMessages() {
   return [...list.querySelectorAll(".msg[data-role=assistant]")].filter((el) =>
     PENDING.has(el.dataset.status),

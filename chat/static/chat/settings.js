@@ -35,7 +35,7 @@ async function saveConversation(conversationId) {
 
 function keyItem(key) {
   const li = document.createElement("li");
-  const revoked = Boolean(key.revoked_at) || key.is_active === false || key.active === false;
+  const revoked = Boolean(key.revoked_at) || key.is_active === false;
   li.classList.toggle("revoked", revoked);
   const name = Object.assign(document.createElement("span"), {
     className: "grow",

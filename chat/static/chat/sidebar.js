@@ -42,7 +42,7 @@ function renderList(conversations) {
 export async function refreshSidebar() {
   const term = search.value.trim();
   // The API documents `q`; `search` is the name the page was specified with.
-  const query = term ? `?q=${encodeURIComponent(term)}&search=${encodeURIComponent(term)}` : "";
+  const query = term ? `?q=${encodeURIComponent(term)}` : "";
   try {
     renderList(itemsOf(await api("GET", `conversations${query}`)));
   } catch {

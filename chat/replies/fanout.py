@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 
 from channels.layers import get_channel_layer
 
+from chat import protocol
+
 log = logging.getLogger(__name__)
 
 
@@ -75,7 +77,7 @@ class ReplyFanout:
         self._pending.clear()
         offset = self.sent
         self.sent += len(text)
-        await self.broadcast({"type": "token", "offset": offset, "text": text})
+        await self.broadcast(protocol.token(offset, text))
 
     async def flush(self, sender: asyncio.Task) -> None:
         """Let the sender finish the frame it is sending and what is pending, then end."""
@@ -110,37 +112,3 @@ class ReplyFanout:
                     await self.quietly(self.layer.send(message["reply_to"], reply))
         finally:
             await asyncio.shield(self.quietly(self.layer.group_discard(group, channel)))
-
-
-class GroupListener:
-    """A channel of this process in a group, read by one task into a local queue: waiting
-    on it with a timeout never cancels a channel-layer `receive()` (the pub/sub layer
-    unsubscribes a channel whose receive was cancelled, dropping what comes meanwhile)."""
-
-    def __init__(self, group: str):
-        self.group = group
-        self.layer = get_channel_layer()
-        self.channel = ""
-        self._queue: asyncio.Queue[dict] = asyncio.Queue()
-        self._reader: asyncio.Task | None = None
-
-    async def __aenter__(self) -> "GroupListener":
-        self.channel = await self.layer.new_channel()
-        await self.layer.group_add(self.group, self.channel)
-        self._reader = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc_info) -> None:
-        self._reader.cancel()
-        await asyncio.shield(self.layer.group_discard(self.group, self.channel))
-
-    async def get(self) -> dict:
-        return await self._queue.get()
-
-    async def _read(self) -> None:
-        while True:
-            try:
-                self._queue.put_nowait(await self.layer.receive(self.channel))
-            except Exception:
-                log.warning("listener of %s: receive failed", self.group, exc_info=True)
-                await asyncio.sleep(0.5)

@@ -15,11 +15,11 @@ from django.conf import settings
 from agents.errors import LLMError
 from agents.events import ChatTurn, Finished, IntentDecided, TextDelta
 from agents.orchestrator import Orchestrator, ReplyOverrides
-from chat import services
-from chat.backend_queue import get_backend_queue
+from chat import protocol, services
 from chat.models import Message
 from chat.rendering import render_markdown
-from chat.reply_fanout import ReplyFanout
+from chat.replies.fanout import ReplyFanout
+from chat.replies.queue import get_backend_queue
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +29,11 @@ _jobs: dict[int, "GenerationJob"] = {}
 
 def local_job(message_id: int) -> "GenerationJob | None":
     return _jobs.get(message_id)
+
+
+def local_jobs() -> list["GenerationJob"]:
+    """The jobs running in this process."""
+    return list(_jobs.values())
 
 
 @dataclass
@@ -151,13 +156,7 @@ class GenerationJob:
                 genkey=self.genkey,
             )
         )
-        await self.frames.broadcast(
-            {
-                "type": "start",
-                "intent": decision.intent,
-                "intent_source": decision.source,
-            }
-        )
+        await self.frames.broadcast(protocol.start(decision.intent, decision.source))
 
     def _on_text(self, text: str) -> None:
         if not text:
@@ -168,20 +167,18 @@ class GenerationJob:
         self.frames.add_text(text)
 
     async def _announce_position(self, position: int) -> None:
-        await self.frames.broadcast({"type": "queued", "position": position})
+        await self.frames.broadcast(protocol.queued(position))
 
     def snapshot(self) -> dict:
         """The text already sent in frames: live frames continue from its end."""
-        return {
-            "type": "snapshot",
-            "conversation_id": self.request.conversation_id,
-            "message_id": self.message_id,
-            "status": self.status,
-            "content": self.content[: self.frames.sent],
-            "offset": self.frames.sent,
-            "intent": self.intent.intent if self.intent else "",
-            "intent_source": self.intent.source if self.intent else "",
-        }
+        return protocol.snapshot(
+            conversation_id=self.request.conversation_id,
+            message_id=self.message_id,
+            status=self.status,
+            content=self.content[: self.frames.sent],
+            intent=self.intent.intent if self.intent else "",
+            intent_source=self.intent.source if self.intent else "",
+        )
 
     # --- control ---------------------------------------------------------------------
     async def stop(self) -> None:
@@ -255,20 +252,8 @@ class GenerationJob:
         )
         message = await database_sync_to_async(Message.objects.get)(pk=self.message_id)
         if error is not None:
-            await self.frames.broadcast(
-                {"type": "error", "code": error.code, "message": str(error)}
-            )
-        await self.frames.broadcast(
-            {
-                "type": "end",
-                "status": status,
-                "finish_reason": reason,
-                "content": self.content,
-                "html": fields["html"],
-                "metrics": message.metrics(),
-                "error_code": fields["error_code"],
-            }
-        )
+            await self.frames.broadcast(protocol.error(error.code, detail=str(error)))
+        await self.frames.broadcast(protocol.end_from_message(message))
         log.info(
             "reply %s ended %s (%s chars, reason %r)",
             self.message_id, status, len(self.content), reason,

@@ -5,17 +5,15 @@ from collections.abc import Callable
 from typing import Literal
 
 from django.conf import settings
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from ninja import File, Path, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
 
-from chat import exports, services
-from chat.api_auth import KEY_OR_SESSION
-from chat.errors import ChatError
-from chat.models import Conversation, Message
-from chat.schemas import (
+from chat import exports, protocol, services
+from chat.api.auth import KEY_OR_SESSION
+from chat.api.schemas import (
     ConversationCreateIn,
     ConversationDetailOut,
     ConversationOut,
@@ -24,6 +22,8 @@ from chat.schemas import (
     ErrorOut,
     MessagePage,
 )
+from chat.errors import ChatError
+from chat.models import Conversation, Message
 
 MAX_ID = 2**63 - 1  # larger ids cannot exist, and would overflow the database driver
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
@@ -47,14 +47,6 @@ class ConversationSearch(Paging):
 
 class ExportQuery(Schema):
     format: Literal["json", "markdown"] = "json"
-
-
-def last_reply_status() -> Subquery:
-    """The status of a conversation's latest assistant message, as an annotation."""
-    latest = Message.objects.filter(
-        conversation=OuterRef("pk"), role=Message.Role.ASSISTANT
-    ).order_by("-created_at", "-id")
-    return Subquery(latest.values("status")[:1])
 
 
 def page_of(
@@ -92,9 +84,7 @@ def _with_status(conversation: Conversation) -> dict:
 def conversation_list(request: HttpRequest, filters: Query[ConversationSearch]):
     """Your conversations, most recently active first; `q` searches titles and text."""
     queryset = (
-        Conversation.objects.owned_by(request.auth)
-        .search(filters.q)
-        .annotate(last_status=last_reply_status())
+        Conversation.objects.owned_by(request.auth).search(filters.q).with_last_status()
     )
     return page_of(queryset, filters, _with_status)
 
@@ -162,7 +152,7 @@ def conversation_messages(
     """The messages, oldest first (the last page holds the latest)."""
     conversation = _conversation(request, conversation_id)
     queryset = conversation.messages.order_by("created_at", "id")
-    return page_of(queryset, paging, services.message_payload, from_end=True)
+    return page_of(queryset, paging, protocol.message_payload, from_end=True)
 
 
 @router.get(

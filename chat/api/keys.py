@@ -5,11 +5,11 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Path, Router, Status
 
-from chat.api_auth import session_auth
-from chat.api_conversations import ERRORS, MAX_ID
+from chat.api.auth import session_auth
+from chat.api.conversations import ERRORS, MAX_ID
+from chat.api.schemas import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyOut
 from chat.errors import ChatError
 from chat.models import ApiKey
-from chat.schemas import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyOut
 
 router = Router(tags=["API keys"], auth=session_auth)
 

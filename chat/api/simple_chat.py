@@ -1,0 +1,88 @@
+"""Simple chat (one message, its reply as JSON or server-sent events) and the health check."""
+
+import json
+from collections.abc import AsyncIterator
+
+from django.http import HttpRequest, StreamingHttpResponse
+from ninja import Router, Status
+
+from chat.api.auth import KEY_OR_SESSION
+from chat.api.health import health_report
+from chat.api.schemas import ErrorOut, HealthOut, SimpleChatIn, SimpleChatOut
+from chat.errors import ChatError
+from chat.models import Message
+from chat.replies.control import reply_start, reply_wait
+from chat.replies.listener import reply_frames
+
+router = Router()
+CHAT_ERRORS = {
+    status: ErrorOut for status in (400, 401, 403, 404, 409, 429, 502, 503, 504)
+}
+
+
+# --- simple chat and health -----------------------------------------------------------
+@router.post(
+    "/",
+    auth=KEY_OR_SESSION,
+    response={200: SimpleChatOut, **CHAT_ERRORS},
+    tags=["chat"],
+)
+async def simple_chat(request: HttpRequest, body: SimpleChatIn):
+    """Send a message and get the reply: one JSON answer, or with `stream` a
+    text/event-stream of protocol frames (`data: {json}`) ending with a `done` event."""
+    conversation, _, assistant = await reply_start(
+        user=request.auth,
+        text=body.message,
+        conversation_id=body.conversation_id,
+        simple=not body.stream,
+    )
+    if body.stream:
+        return sse_response(event_stream(conversation.pk, assistant.pk))
+    message = await reply_wait(assistant.pk)
+    if message.status in (Message.Status.ERROR, Message.Status.INTERRUPTED):
+        code = message.error_code or "backend_error"
+        raise ChatError(code)
+    return {
+        "reply": message.content,
+        "conversation_id": conversation.pk,
+        "message_id": message.pk,
+        "intent": message.intent,
+        "intent_source": message.intent_source,
+        "finish_reason": message.finish_reason,
+        "metrics": message.metrics(),
+    }
+
+
+def sse_response(events: AsyncIterator[str]) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(events, content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"  # nginx would otherwise hold the frames back
+    return response
+
+
+async def event_stream(conversation_id: int, message_id: int) -> AsyncIterator[str]:
+    """One SSE event per protocol frame, then `event: done` with the final status."""
+    status = ""
+    async for frame in reply_frames(conversation_id, message_id):
+        status = frame.get("status", status)
+        yield f"data: {json.dumps(frame, ensure_ascii=False)}\n\n"
+    done = {
+        "type": "done",
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "status": status,
+    }
+    yield f"event: done\ndata: {json.dumps(done)}\n\n"
+
+
+@router.get(
+    "/health",
+    auth=None,
+    response={200: HealthOut, 503: HealthOut},
+    tags=["health"],
+)
+async def health(request: HttpRequest):
+    """Backend, database and channel layer; 503 when one is down. No login needed;
+    answers within 2 s even when the backend hangs."""
+    report = await health_report()
+    return Status(200 if report["status"] == "ok" else 503, report)

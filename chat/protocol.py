@@ -1,0 +1,216 @@
+"""The wire protocol of the chat socket (and of the REST stream, which sends the same
+frames): one builder per server frame, and the parsing of client frames. The README's
+protocol section is checked against `SERVER_FRAMES` and `CLIENT_FRAMES` by a test."""
+
+import json
+from dataclasses import dataclass
+
+from chat.errors import ChatError, error_message
+from chat.models import Message
+
+CLIENT_FRAMES = ("message", "stop", "regenerate", "continue", "resume", "ping")
+SERVER_FRAMES = (
+    "user_message",
+    "regenerate",
+    "continue",
+    "queued",
+    "start",
+    "token",
+    "end",
+    "snapshot",
+    "error",
+    "pong",
+)
+
+
+# --- server -> client ----------------------------------------------------------------
+def user_message(conversation_title: str, message: dict) -> dict:
+    """A reply was started by this stored user message (every tab shows it)."""
+    return {
+        "type": "user_message",
+        "conversation_title": conversation_title,
+        "message": message,
+    }
+
+
+def regenerate() -> dict:
+    """A reply was started by answering the last user message again."""
+    return {"type": "regenerate"}
+
+
+def continued(offset: int) -> dict:
+    """A reply was started by continuing the last one from `offset`."""
+    return {"type": "continue", "offset": offset}
+
+
+def queued(position: int) -> dict:
+    return {"type": "queued", "position": position}
+
+
+def start(intent: str, intent_source: str) -> dict:
+    return {"type": "start", "intent": intent, "intent_source": intent_source}
+
+
+def token(offset: int, text: str) -> dict:
+    """`offset`: the characters (code points) of the reply before this frame's text."""
+    return {"type": "token", "offset": offset, "text": text}
+
+
+def error(
+    code: str, message: str | None = None, *, message_id: int | None = None, **extra
+) -> dict:
+    frame = {"type": "error", "code": code, "message": message or error_message(code)}
+    if message_id is not None:
+        frame["message_id"] = message_id
+    return frame | extra
+
+
+def error_from(exc: ChatError, message_id: int | None = None) -> dict:
+    extra = {"retry_after": exc.retry_after} if exc.retry_after else {}
+    return error(exc.code, exc.message, message_id=message_id, **extra)
+
+
+def pong() -> dict:
+    return {"type": "pong"}
+
+
+def end(
+    *,
+    conversation_id: int,
+    message_id: int,
+    status: str,
+    finish_reason: str,
+    content: str,
+    html: str,
+    metrics: dict,
+    error_code: str,
+) -> dict:
+    return {
+        "type": "end",
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "status": status,
+        "finish_reason": finish_reason,
+        "content": content,
+        "html": html,
+        "metrics": metrics,
+        "error_code": error_code,
+    }
+
+
+def snapshot(
+    *,
+    conversation_id: int,
+    message_id: int | None,
+    status: str,
+    content: str,
+    intent: str = "",
+    intent_source: str = "",
+) -> dict:
+    """The text of a reply so far; live token frames continue from `offset`."""
+    return {
+        "type": "snapshot",
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "status": status,
+        "content": content,
+        "offset": len(content),
+        "intent": intent,
+        "intent_source": intent_source,
+    }
+
+
+def message_payload(message: Message) -> dict:
+    """A stored message as the page and the REST API show it."""
+    return {
+        "id": message.pk,
+        "conversation_id": message.conversation_id,
+        "role": message.role,
+        "content": message.content,
+        "html": message.display_html(),
+        "status": message.status,
+        "intent": message.intent,
+        "intent_source": message.intent_source,
+        "finish_reason": message.finish_reason,
+        "error_code": message.error_code,
+        "metrics": message.metrics(),
+        "created_at": message.created_at.isoformat(),
+    }
+
+
+def end_from_message(message: Message) -> dict:
+    """The `end` frame of a settled reply, from its row."""
+    return end(
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+        status=message.status,
+        finish_reason=message.finish_reason,
+        content=message.content,
+        html=message.display_html(),
+        metrics=message.metrics(),
+        error_code=message.error_code,
+    )
+
+
+def snapshot_from_message(message: Message) -> dict:
+    """What is known without a job: the last checkpoint, or the final text (then with
+    its sanitized html and metrics, as in `end`)."""
+    frame = snapshot(
+        conversation_id=message.conversation_id,
+        message_id=message.pk,
+        status=message.status,
+        content=message.content,
+        intent=message.intent,
+        intent_source=message.intent_source,
+    )
+    if not message.is_pending:
+        frame.update(
+            html=message.display_html(),
+            metrics=message.metrics(),
+            finish_reason=message.finish_reason,
+            error_code=message.error_code,
+        )
+    return frame
+
+
+# --- client -> server ----------------------------------------------------------------
+@dataclass(frozen=True)
+class ClientFrame:
+    type: str
+    fields: dict
+
+    def integer(self, name: str) -> int:
+        value = self.fields.get(name)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ChatError("bad_request", f"{name} must be an integer.")
+        return value
+
+    def optional_integer(self, name: str) -> int | None:
+        return None if self.fields.get(name) is None else self.integer(name)
+
+    @property
+    def message_id(self) -> int | None:
+        value = self.fields.get("message_id")
+        return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def parse_client_frame(text_data: str | None, *, max_bytes: int) -> ClientFrame:
+    """A client frame from the socket's text: plain text is a message, JSON an object
+    with a known `type`. Raises ChatError("bad_request") with the reason otherwise."""
+    if text_data is None:
+        raise ChatError("bad_request", "Send text frames, not binary ones.")
+    if len(text_data.encode()) > max_bytes:
+        raise ChatError(
+            "bad_request", f"Frames are limited to {max_bytes // 1024} KiB."
+        )
+    if text_data.lstrip()[:1] not in ("{", "["):
+        return ClientFrame("message", {"type": "message", "text": text_data})
+    try:
+        content = json.loads(text_data)
+    except ValueError:
+        raise ChatError("bad_request", "This frame is not valid JSON.") from None
+    if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+        raise ChatError("bad_request", "A JSON frame must be an object with a type.")
+    if content["type"] not in CLIENT_FRAMES:
+        raise ChatError("bad_request", f"Unknown frame type {content['type']!r}.")
+    return ClientFrame(content["type"], content)

@@ -1,0 +1,159 @@
+"""Starting, stopping and waiting for replies: what the socket and the REST API call.
+The job itself is `chat.replies.job.GenerationJob`; resuming is `chat.replies.listener`."""
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from agents.events import ChatTurn
+from agents.orchestrator import ReplyOverrides
+from chat import protocol, services
+from chat.models import Conversation, Message
+from chat.replies.fanout import reply_group
+from chat.replies.job import GenerationJob, ReplyRequest, local_job
+from chat.replies.reaper import ensure_reaper
+
+log = logging.getLogger(__name__)
+
+CONTINUE_INSTRUCTION = (
+    "Continue your previous answer exactly where it stopped, without repeating it."
+)
+
+
+def _overrides(conversation: Conversation) -> ReplyOverrides:
+    return ReplyOverrides(
+        system_prompt=conversation.system_prompt or None,
+        temperature=conversation.temperature,
+        top_p=conversation.top_p,
+        max_tokens=conversation.max_tokens,
+    )
+
+
+def _launch(conversation, assistant, user, **request) -> GenerationJob:
+    ensure_reaper()
+    job = GenerationJob(
+        ReplyRequest(
+            message_id=assistant.pk,
+            conversation_id=conversation.pk,
+            user_id=user.pk,
+            overrides=_overrides(conversation),
+            **request,
+        )
+    )
+    job.start()
+    log.info(
+        "user %s: reply %s in conversation %s started (%s)",
+        user.pk, assistant.pk, conversation.pk, request["announce"]["type"],
+    )  # fmt: skip
+    return job
+
+
+def _exchange(user, text, conversation_id):
+    conversation, user_message, assistant = services.exchange_create(
+        user=user, text=text, conversation_id=conversation_id
+    )
+    history = services.history_before(message=user_message)
+    return (
+        conversation,
+        user_message,
+        assistant,
+        history,
+        protocol.message_payload(user_message),
+    )
+
+
+async def reply_start(*, user, text, conversation_id=None, simple: bool = False):
+    """Store the user's message and start the reply job; return (conversation, user
+    message, assistant message). Raises ChatError for bad input, busy or rate limit."""
+    (
+        conversation,
+        user_message,
+        assistant,
+        history,
+        payload,
+    ) = await database_sync_to_async(_exchange)(user, text, conversation_id)
+    announce = protocol.user_message(conversation.title, payload)
+    _launch(
+        conversation, assistant, user,
+        history=history, text=text, simple=simple, announce=announce,
+    )  # fmt: skip
+    return conversation, user_message, assistant
+
+
+def _regeneration(user, conversation_id):
+    conversation, user_message, assistant = services.regeneration_create(
+        user=user, conversation_id=conversation_id
+    )
+    return (
+        conversation,
+        user_message,
+        assistant,
+        services.history_before(message=assistant),
+    )
+
+
+async def reply_regenerate(*, user, conversation_id):
+    """Answer the last user message of a conversation again, replacing the last reply."""
+    conversation, user_message, assistant, turns = await database_sync_to_async(
+        _regeneration
+    )(user, conversation_id)
+    _launch(
+        conversation, assistant, user,
+        history=turns[:-1], text=user_message.content, announce=protocol.regenerate(),
+    )  # fmt: skip
+    return conversation, user_message, assistant
+
+
+def _continuation(user, conversation_id):
+    conversation, assistant = services.continuation_prepare(
+        user=user, conversation_id=conversation_id
+    )
+    return conversation, assistant, services.history_before(message=assistant)
+
+
+async def reply_continue(*, user, conversation_id):
+    """Extend the last reply (cut by the length limit); new text is appended to it."""
+    conversation, assistant, turns = await database_sync_to_async(_continuation)(
+        user, conversation_id
+    )
+    partial = assistant.content
+    _launch(
+        conversation, assistant, user,
+        history=[*turns, ChatTurn(role="assistant", content=partial)],
+        text=CONTINUE_INSTRUCTION,
+        prefix=partial,
+        announce=protocol.continued(len(partial)),
+    )  # fmt: skip
+    return conversation, assistant
+
+
+async def reply_stop(*, user, message_id) -> Message:
+    """Stop a reply of `user` wherever its job runs (this process or another)."""
+    message = await database_sync_to_async(services.message_get)(
+        user=user, message_id=message_id
+    )
+    if message.is_pending:
+        job = local_job(message.pk)
+        if job is not None:
+            await job.stop()
+        else:
+            await get_channel_layer().group_send(
+                reply_group(message.pk), {"type": "job.stop"}
+            )
+    return message
+
+
+async def reply_wait(message_id: int, *, poll_seconds: float = 0.2) -> Message:
+    """Wait until the reply is no longer pending and return its row."""
+    job = local_job(message_id)
+    if job is not None:
+        await job.done.wait()
+    while True:
+        message = await database_sync_to_async(
+            Message.objects.select_related("conversation").get
+        )(pk=message_id)
+        if not message.is_pending:
+            return message
+        await asyncio.sleep(poll_seconds)

@@ -1,0 +1,136 @@
+"""The chat socket: a thin protocol adapter. Frames in start, stop or resume reply jobs
+(never run inside `receive`); the jobs' frames come back through the user's group."""
+
+import asyncio
+import logging
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+
+from chat import protocol, services
+from chat.errors import ChatError
+from chat.models import Message
+from chat.protocol import ClientFrame
+from chat.replies import control
+from chat.replies.fanout import user_group
+from chat.replies.listener import SNAPSHOT_WAIT_SECONDS, ReplyListener
+from chat.replies.reaper import ensure_reaper
+
+log = logging.getLogger(__name__)
+
+
+def _pending_replies(user) -> list[Message]:
+    return list(Message.objects.pending().filter(conversation__owner=user))
+
+
+def _last_reply(user, conversation_id) -> Message | None:
+    conversation = services.conversation_get(user=user, conversation_id=conversation_id)
+    return conversation.messages.filter(role=Message.Role.ASSISTANT).last()
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    async def connect(self):
+        self.user = self.scope["user"]
+        self.group = user_group(self.user.pk)
+        self.listener = ReplyListener(self.channel_name)
+        self.tasks: set[asyncio.Task] = set()
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        ensure_reaper()
+        for message in await database_sync_to_async(_pending_replies)(self.user):
+            await self._resume(message)
+
+    async def disconnect(self, code):
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        for task in self.tasks:
+            task.cancel()
+
+    # --- frames from the client ------------------------------------------------------
+    async def receive(self, text_data=None, bytes_data=None):
+        frame = None
+        try:
+            frame = protocol.parse_client_frame(
+                text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES
+            )
+            await self.HANDLERS[frame.type](self, frame)
+        except ChatError as exc:
+            message_id = frame.message_id if frame is not None else None
+            await self.send_json(protocol.error_from(exc, message_id))
+
+    async def on_message(self, frame: ClientFrame):
+        await control.reply_start(
+            user=self.user,
+            text=frame.fields.get("text"),
+            conversation_id=frame.optional_integer("conversation_id"),
+        )
+
+    async def on_stop(self, frame: ClientFrame):
+        await control.reply_stop(user=self.user, message_id=frame.integer("message_id"))
+
+    async def on_regenerate(self, frame: ClientFrame):
+        await control.reply_regenerate(
+            user=self.user, conversation_id=frame.integer("conversation_id")
+        )
+
+    async def on_continue(self, frame: ClientFrame):
+        await control.reply_continue(
+            user=self.user, conversation_id=frame.integer("conversation_id")
+        )
+
+    async def on_resume(self, frame: ClientFrame):
+        conversation_id = frame.integer("conversation_id")
+        reply = await database_sync_to_async(_last_reply)(self.user, conversation_id)
+        if reply is None:
+            return await self.send_json(
+                protocol.snapshot(
+                    conversation_id=conversation_id,
+                    message_id=None,
+                    status="",
+                    content="",
+                )
+            )
+        await self._resume(reply)
+
+    async def on_ping(self, frame: ClientFrame):
+        await self.send_json(protocol.pong())
+
+    HANDLERS = {
+        "message": on_message,
+        "stop": on_stop,
+        "regenerate": on_regenerate,
+        "continue": on_continue,
+        "resume": on_resume,
+        "ping": on_ping,
+    }
+
+    # --- frames from reply jobs ------------------------------------------------------
+    async def dispatch(self, message):
+        # Token frames touch no database: skip Channels' close_old_connections() hop to
+        # the sync thread, which queued every frame behind all database work.
+        if message["type"] == "chat.frame":
+            return await self.chat_frame(message)
+        return await super().dispatch(message)
+
+    async def chat_frame(self, event):
+        await self._send_all(self.listener.on_event(event))
+
+    async def chat_snapshot(self, event):
+        await self._send_all(self.listener.on_event(event))
+
+    # --- helpers ---------------------------------------------------------------------
+    async def _send_all(self, frames: list[dict]) -> None:
+        for frame in frames:
+            await self.send_json(frame)
+
+    async def _resume(self, message: Message) -> None:
+        """Snapshot of a reply, then only the live frames after it."""
+        await self._send_all(await self.listener.resume(message))
+        if self.listener.is_waiting(message.pk):
+            task = asyncio.create_task(self._snapshot_fallback(message.pk))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _snapshot_fallback(self, message_id: int) -> None:
+        await asyncio.sleep(SNAPSHOT_WAIT_SECONDS)
+        await self._send_all(await self.listener.fallback(message_id))
