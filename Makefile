@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup lint format bench model
+.PHONY: run dev test setup lint format bench model
 
 $(STAMP): requirements.txt
 	python3 -m venv $(VENV)
@@ -16,8 +16,13 @@ setup: $(STAMP)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py compile_translations
 
+# Production mode over plain HTTP on this machine (debug off; koboldchat/run_env.py).
 run: setup
 	$(PY) -m koboldchat.launcher
+
+# The same with Django's debug pages and auto-refreshed static files.
+dev: setup
+	DJANGO_DEBUG=on $(PY) -m koboldchat.launcher
 
 test: setup
 	$(PY) -m pytest -q -rs

@@ -30,16 +30,29 @@ class BackendInfo:
     latency_ms: float
 
 
-async def probe_koboldcpp(backend: Backend) -> bool:
-    """True when /api/extra/version says "KoboldCpp"; False for any other answer.
-
-    Raises BackendUnreachable when nothing answers at all.
-    """
+async def probe_koboldcpp(backend: Backend) -> str | None:
+    """KoboldCpp's version ("1.76") when /api/extra/version says "KoboldCpp"; None
+    for any other answer. Raises BackendUnreachable when nothing answers at all."""
     try:
         data = await backend.request_json("GET", "/api/extra/version", retry_busy=False)
     except BackendProtocolError:
-        return False
-    return isinstance(data, dict) and data.get("result") == "KoboldCpp"
+        return None
+    if not isinstance(data, dict) or data.get("result") != "KoboldCpp":
+        return None
+    return str(data.get("version", ""))
+
+
+async def model_name(backend: Backend) -> str:
+    """The served model ("koboldcpp/<file stem>"), even on a protected KoboldCpp."""
+    data = await backend.request_json("GET", "/api/v1/model")
+    try:
+        name = str(data["result"])  # type: ignore[index]
+    except (KeyError, TypeError) as exc:
+        raise BackendProtocolError("/api/v1/model answered without a result") from exc
+    if name == _PROTECTED_MODEL:
+        # /v1/models has no auth check, so it names the model even when protected.
+        name = _first_model(await backend.request_json("GET", "/v1/models"))
+    return name
 
 
 async def tokencount(backend: Backend, text: str) -> int:
@@ -71,16 +84,12 @@ async def backend_info(backend: Backend, api: str, *, koboldcpp: bool) -> Backen
         )
     version = await backend.request_json("GET", "/api/extra/version")
     latency_ms = _ms_since(started)
-    model, context, perf = await asyncio.gather(
-        backend.request_json("GET", "/api/v1/model"),
+    name, context, perf = await asyncio.gather(
+        model_name(backend),
         backend.request_json("GET", "/api/extra/true_max_context_length"),
         backend.request_json("GET", "/api/extra/perf"),
     )
     try:
-        name = model["result"]
-        if name == _PROTECTED_MODEL:
-            # /v1/models has no auth check, so it names the model even when protected.
-            name = _first_model(await backend.request_json("GET", "/v1/models"))
         return BackendInfo(
             url=backend.base_url,
             api=api,

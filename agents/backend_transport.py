@@ -1,12 +1,14 @@
 """HTTP exchanges with KoboldCpp on the shared client; statuses become typed errors.
 
-Retries a 503 ("Server is busy") with backoff; logs every request, never a secret.
+Retries a 503 ("Server is busy") with backoff, announced to streams as BusyRetry events;
+splits a streamed reply's thinking from its answer; logs every request, never a secret.
 """
 
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
 
 import httpx
 
@@ -15,10 +17,12 @@ from agents.errors import (
     BackendBusy,
     BackendProtocolError,
     BackendUnreachable,
+    GenerationFailed,
 )
-from agents.events import Finished, TextDelta
+from agents.events import BusyRetry, Finished, ReasoningDelta, StreamEvent, TextDelta
 from agents.http_client import get_llm_http_client
-from agents.sse import StreamDecoder
+from agents.reasoning import ReasoningSplitter
+from agents.sse import Decoded, StreamDecoder
 
 logger = logging.getLogger("agents.llm_service")
 
@@ -30,8 +34,9 @@ class Backend:
     """Where KoboldCpp is and how to talk to it."""
 
     base_url: str
-    password: str = ""
-    busy_retries: int = 4
+    password: str = field(repr=False)  # never in a log line or a traceback
+    busy_retries: int
+    busy_backoff: float = BUSY_BACKOFF_S  # the first retry's wait; doubled each time
 
     def headers(self) -> dict[str, str]:
         # The shared client carries the settings' password; an explicit one wins.
@@ -53,6 +58,22 @@ class Backend:
         The caller must close it (`aclose`). Raises BackendUnreachable, BackendBusy,
         BackendAuthError or BackendProtocolError.
         """
+        attempts = self._attempts(method, path, json, genkey, retry_busy)
+        async with aclosing(attempts):
+            async for item in attempts:
+                if isinstance(item, httpx.Response):
+                    return item
+        raise AssertionError("unreachable")  # the attempts end in a response or raise
+
+    async def _attempts(
+        self,
+        method: str,
+        path: str,
+        json: object,
+        genkey: str | None,
+        retry_busy: bool,
+    ) -> AsyncIterator[BusyRetry | httpx.Response]:
+        """The 200 response, after a BusyRetry before each wait on a 503."""
         client = get_llm_http_client()
         retries = self.busy_retries if retry_busy else 0
         for attempt in range(retries + 1):
@@ -64,32 +85,47 @@ class Backend:
                 "%s %s genkey=%s -> %s", method, path, genkey, response.status_code
             )
             if response.status_code == 200:
-                return response
+                yield response
+                return
             body = await _read_quietly(response)
             if response.status_code == 503 and attempt < retries:
-                delay = BUSY_BACKOFF_S * 2**attempt
+                delay = self.busy_backoff * 2**attempt
                 logger.info("backend busy on %s, retry in %.2fs", path, delay)
+                yield BusyRetry(delay=delay, attempt=attempt + 1)
                 await asyncio.sleep(delay)
                 continue
             raise _status_error(response.status_code, path, body)
-        raise AssertionError("unreachable")  # the loop always returns or raises
 
     async def stream_events(
         self, path: str, body: dict, *, api: str, genkey: str
-    ) -> AsyncIterator[TextDelta | Finished]:
+    ) -> AsyncIterator[StreamEvent | BusyRetry]:
         """POST a streaming generation and yield its decoded events, then close it.
 
-        Raises BackendProtocolError when the stream is cut or ends before a finish: the
-        deltas already yielded are the partial reply.
+        The reply's thinking comes as ReasoningDelta, its answer as TextDelta, whether
+        the server split them (OpenAI `reasoning_content`) or the text holds the
+        model's markers (agents.reasoning); Finished says whether the thinking was
+        left unclosed. A BusyRetry comes before each wait on a busy (503) backend.
+        Raises BackendProtocolError when the stream is cut or ends before a finish, and
+        GenerationFailed on a finish reason "error": the deltas already yielded are
+        the partial reply.
         """
-        response = await self.open("POST", path, json=body, genkey=genkey)
+        response = None
+        attempts = self._attempts("POST", path, body, genkey, True)
+        async with aclosing(attempts):
+            async for item in attempts:
+                if isinstance(item, httpx.Response):
+                    response = item
+                    break
+                yield item
+        assert response is not None  # the attempts end in a response or raise
         decoder = StreamDecoder(api)
+        splitter = ReasoningSplitter()
         try:
             async for chunk in response.aiter_bytes():
-                for event in decoder.feed(chunk):
-                    yield event
-            for event in decoder.close():
-                yield event
+                for piece in _split(splitter, decoder.feed(chunk)):
+                    yield _checked(piece, genkey)
+            for piece in _split(splitter, decoder.close()):
+                yield _checked(piece, genkey)
         except httpx.TransportError as exc:
             logger.warning("stream %s cut: %r", genkey, exc, exc_info=True)
             raise BackendProtocolError(f"stream cut mid-reply ({exc!r})") from exc
@@ -98,7 +134,13 @@ class Backend:
         if decoder.finished is None:
             logger.warning("stream %s ended without a finish reason", genkey)
             raise BackendProtocolError("the stream ended before the reply was finished")
-        logger.debug("stream %s finished: %s", genkey, decoder.finished.finish_reason)
+        logger.debug(
+            "stream %s finished: %s (thinking: %s%s)",
+            genkey,
+            decoder.finished.finish_reason,
+            splitter.format.name if splitter.format else "none",
+            ", unclosed" if splitter.unclosed_reasoning else "",
+        )
 
     async def request_json(
         self,
@@ -154,6 +196,28 @@ async def _read_quietly(response: httpx.Response) -> bytes:
         return b""
     finally:
         await response.aclose()
+
+
+def _split(splitter: ReasoningSplitter, events: list[Decoded]) -> list[StreamEvent]:
+    """`events` as thinking and answer; at the finish, what the splitter still held."""
+    pieces: list[StreamEvent] = []
+    for event in events:
+        if isinstance(event, TextDelta):
+            pieces += splitter.feed(event.text)
+        elif isinstance(event, ReasoningDelta):
+            pieces += splitter.feed_reasoning(event.text)
+        else:
+            pieces += splitter.finish()
+            unclosed = splitter.unclosed_reasoning
+            pieces.append(replace(event, reasoning_unclosed=unclosed))
+    return pieces
+
+
+def _checked(event: StreamEvent, genkey: str) -> StreamEvent:
+    if isinstance(event, Finished) and event.finish_reason == "error":
+        logger.warning("stream %s: the backend reports a failed generation", genkey)
+        raise GenerationFailed('KoboldCpp ended the reply with finish_reason "error"')
+    return event
 
 
 def _status_error(status: int, path: str, body: bytes) -> Exception:

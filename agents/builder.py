@@ -1,54 +1,65 @@
-"""Agent factories: the intent classifier agent and the plain chat agents.
+"""Agent factories: the intent classifier agent and the simple chat agent.
 
 The model is passed in, or built from the settings when the factory is called (never at import).
 """
 
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic_ai import Agent, PromptedOutput
+from pydantic_ai import Agent, TextOutput
 from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
 
+from agents.intents import INTENTS, Intent
 from agents.kobold_model import build_model
 from agents.profiles import Profile
 
+# The instruction turn of the intent request, after the history (prompting.Prompt).
+# Short on purpose: KoboldCpp re-reads it on every message (measured on 1.76 with
+# SmolLM2-135M: 0.25-0.30 s for this one against 0.66 s for a 60-token description,
+# with the same labels); the grammar, not the wording, makes the answer a label.
 INTENT_INSTRUCTIONS = (
-    "You route chat messages. Classify the user's last message into one intent:\n"
-    "- smalltalk: greetings, thanks, goodbyes, how-are-you, short pleasantries;\n"
-    "- code: programming, code, errors, commands, regular expressions;\n"
-    "- creative: poems, stories, songs, fiction, role play;\n"
-    "- summarize: asks to summarize or recap the conversation or a text;\n"
-    "- chat: anything else (questions, explanations, advice).\n"
-    "Answer with the JSON object only, no other text."
+    "One word for the intent of the user's last message: smalltalk, chat, code, "
+    "creative or summarize."
 )
+# GBNF: KoboldCpp (and llama-cpp-python's server) sample nothing but a label.
+INTENT_GRAMMAR = "root ::= " + " | ".join(f'"{intent}"' for intent in INTENTS)
+# Any two tokens of a label name it (see intent_label); SmolLM2 spells the longest,
+# "summarize", in three, and the end token after a label is the fourth.
+INTENT_MAX_TOKENS = 4
+INTENT_SETTINGS: ModelSettings = {
+    "max_tokens": INTENT_MAX_TOKENS,
+    "temperature": 0.0,  # KoboldCpp and llama.cpp: greedy
+    "grammar": INTENT_GRAMMAR,  # type: ignore[typeddict-unknown-key]
+    # pydantic-ai sends max_completion_tokens, which KoboldCpp 1.76 does not read.
+    "extra_body": {"grammar": INTENT_GRAMMAR, "max_tokens": INTENT_MAX_TOKENS},
+}
 
 
-class IntentDecision(BaseModel):
-    """The intent of the user's last message."""
+def intent_label(text: str) -> Intent:
+    """The intent that `text`, the whole reply, names.
 
-    # Field docstrings become schema descriptions, which the prompted output shows.
-    model_config = ConfigDict(use_attribute_docstrings=True)
+    Under the grammar the reply is a label, or the start of one when the token limit
+    cut it; a start that only one label has names it too. Raises ValueError for
+    anything else (an empty reply, or a server that ignored the grammar).
+    """
+    label = text.strip().lower()
+    found = [intent for intent in INTENTS if label and intent.startswith(label)]
+    if len(found) != 1:
+        raise ValueError(f"not an intent label: {text[:40]!r}")
+    return found[0]
 
-    intent: Literal["smalltalk", "chat", "code", "creative", "summarize"]
-    """What kind of answer the message needs."""
-    confidence: float = Field(default=0.5, ge=0.0, le=1.0)
-    """How sure the classification is, from 0 to 1."""
-    language: str = "en"
-    """ISO 639-1 code of the message's language, e.g. "en" or "fr"."""
 
+def build_intent_agent(model: Model | None = None) -> Agent[None, Intent]:
+    """An agent answering the intent of the user's last message as a bare label.
 
-def build_intent_agent(model: Model | None = None) -> Agent[None, IntentDecision]:
-    """An agent answering an `IntentDecision` as prompted JSON (KoboldCpp has no tools)."""
+    The grammar makes a reply of another shape impossible, so there is no output
+    retry: a reply `intent_label` refuses raises ValueError. The instruction comes in
+    the message history (after the conversation), not as agent instructions, which
+    would go first and change the start KoboldCpp has cached.
+    """
     return Agent(
         model or build_model(),
-        output_type=PromptedOutput(
-            IntentDecision,
-            name="intent_decision",
-            description="The intent of the user's last message.",
-        ),
-        instructions=INTENT_INSTRUCTIONS,
-        model_settings={"temperature": 0.1, "max_tokens": 60},
-        retries={"tools": 1, "output": 1},
+        output_type=TextOutput(intent_label),
+        model_settings=INTENT_SETTINGS,
+        retries={"tools": 0, "output": 0},
         name="intent",
     )
 
@@ -56,23 +67,22 @@ def build_intent_agent(model: Model | None = None) -> Agent[None, IntentDecision
 def build_simple_chat_agent(
     model: Model | None = None, profile: Profile | None = None
 ) -> Agent[None, str]:
-    """A plain-text chat agent, lenient: 5 retries for tools and 5 for output."""
+    """A plain-text chat agent with `profile`'s sampler values, lenient: 5 retries for
+    tools and 5 for output. Its system prompt and instructions come in the history."""
     return Agent(
         model or build_model(),
         output_type=str,
-        instructions=profile.system_prompt if profile else None,
         model_settings=profile.model_settings() if profile else None,
         retries={"tools": 5, "output": 5},
         name="simple_chat",
     )
 
 
-def build_chat_agent(profile: Profile, model: Model | None = None) -> Agent[None, str]:
-    """A plain-text agent answering with `profile`'s system prompt and sampler values."""
-    return Agent(
-        model or build_model(),
-        output_type=str,
-        instructions=profile.system_prompt,
-        model_settings=profile.model_settings(),
-        name=f"chat_{profile.intent}",
-    )
+def with_genkey(model_settings: ModelSettings | None, genkey: str) -> ModelSettings:
+    """`model_settings` plus a request's genkey, where each model reads it: at the top
+    for KoboldNativeModel, in extra_body for /v1. Pass the agent's settings: run
+    settings replace the agent's key by key, extra_body whole."""
+    merged = dict(model_settings or {})
+    extra_body = dict(merged.get("extra_body") or {})  # type: ignore[arg-type]
+    merged.update(genkey=genkey, extra_body={**extra_body, "genkey": genkey})
+    return merged  # type: ignore[return-value]

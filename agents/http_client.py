@@ -9,7 +9,8 @@ import warnings
 import weakref
 
 import httpx
-from django.conf import settings
+
+from agents.conf import conf
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,7 @@ LIMITS = httpx.Limits(
 def _limits() -> httpx.Limits:
     """10 connections serve one KoboldCpp; a multi-slot backend (BACKEND_CONCURRENCY > 5)
     needs a stream and a side request (abort, token count) per slot."""
-    concurrency = getattr(settings, "BACKEND_CONCURRENCY", 1)
+    concurrency = conf.BACKEND_CONCURRENCY
     if 2 * concurrency <= LIMITS.max_connections:
         return LIMITS
     return httpx.Limits(
@@ -58,7 +59,7 @@ _clients: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, httpx.AsyncClien
 def _new_client() -> httpx.AsyncClient:
     _silence_httpx2_warning()
     headers = {"Connection": "keep-alive"}
-    password = getattr(settings, "KOBOLDCPP_PASSWORD", "")
+    password = conf.KOBOLDCPP_PASSWORD
     if password:
         headers["Authorization"] = f"Bearer {password}"
     return httpx.AsyncClient(timeout=TIMEOUT, limits=_limits(), headers=headers)

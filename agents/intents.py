@@ -29,12 +29,6 @@ _SMALLTALK_FR = {
     "ça va", "ca va", "bonne journée", "bonne journee", "merci bien", "re",
 }  # fmt: skip
 
-_FRENCH_WORDS = re.compile(
-    r"\b(le|la|les|un|une|des|est|et|je|tu|vous|nous|pas|pour|avec|bonjour|salut|"
-    r"merci|coucou|écris|ecris|résume|resume|résumé|poème|histoire|quoi|comment|"
-    r"pourquoi|ça|ca|oui|non|mon|ma|mes|du|au)\b",
-    re.IGNORECASE,
-)
 _CODE_HINTS = re.compile(
     r"```|\bdef \w+\(|\bclass \w+[:(]|\bimport \w+|\bfunction \w*\(|=>|#include|"
     r"\bconsole\.log\(|\bSELECT\b.+\bFROM\b|\{\s*\n|;\s*$|\btraceback\b|\bstack trace\b|"
@@ -61,16 +55,7 @@ class HeuristicResult:
     """What the heuristic thinks, and whether it is sure enough to skip the model."""
 
     intent: Intent
-    confidence: float
-    language: str
     unambiguous: bool
-
-
-def detect_language(text: str) -> str:
-    """ "fr" when the text looks French (accents or common French words), else "en"."""
-    if re.search(r"[àâçéèêëîïôûùüÿœ]", text, re.IGNORECASE):
-        return "fr"
-    return "fr" if _FRENCH_WORDS.search(text) else "en"
 
 
 def _normalized(text: str) -> str:
@@ -86,19 +71,16 @@ def slash_command(text: str) -> tuple[Intent, str] | None:
 
 def classify(text: str) -> HeuristicResult:
     """Classify `text`; `unambiguous` marks the cases the orchestrator answers at once."""
-    language = detect_language(text)
     command = slash_command(text)
     if command:
-        return HeuristicResult(command[0], 1.0, language, True)
+        return HeuristicResult(command[0], True)
     norm = _normalized(text)
-    if norm in _SMALLTALK_FR:
-        return HeuristicResult("smalltalk", 0.95, "fr", True)
-    if norm in _SMALLTALK_EN:
-        return HeuristicResult("smalltalk", 0.95, "en", True)
+    if norm in _SMALLTALK_FR or norm in _SMALLTALK_EN:
+        return HeuristicResult("smalltalk", True)
     if _CODE_HINTS.search(text):
-        return HeuristicResult("code", 0.7, language, False)
+        return HeuristicResult("code", False)
     if _CREATIVE_HINTS.search(text):
-        return HeuristicResult("creative", 0.7, language, False)
+        return HeuristicResult("creative", False)
     if _SUMMARIZE_HINTS.search(text):
-        return HeuristicResult("summarize", 0.7, language, False)
-    return HeuristicResult("chat", 0.5, language, False)
+        return HeuristicResult("summarize", False)
+    return HeuristicResult("chat", False)

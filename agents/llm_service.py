@@ -7,64 +7,70 @@ import asyncio
 import logging
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-
-from django.conf import settings as django_settings
 
 from agents import backend_probe
 from agents.backend_probe import BackendInfo
 from agents.backend_transport import Backend
-from agents.chat_templates import get_template
-from agents.errors import BackendProtocolError, LLMError
-from agents.events import ChatTurn, Finished, StreamEvent
+from agents.chat_templates import CHATML, ChatTemplate
+from agents.conf import conf
+from agents.errors import BackendProtocolError, GenerationFailed, LLMError
+from agents.events import BusyRetry, ChatTurn, StreamEvent
+from agents.request_body import (
+    Completion,
+    GenerationSettings,
+    generation_request,
+    parse_completion,
+)
+from agents.template_choice import (
+    TemplateChoice,
+    choose_template,
+    openai_choice,
+    version_tuple,
+)
+
+__all__ = ["Completion", "GenerationSettings", "LLMService"]
 
 logger = logging.getLogger("agents.llm_service")
 
-MAX_STOP_SEQUENCES = 32  # KoboldCpp ignores any beyond this
 TOKEN_CACHE_SIZE = 2048
 _services: dict[tuple, "LLMService"] = {}
 
 
-@dataclass
-class GenerationSettings:
-    """Sampler settings of one reply."""
-
-    max_tokens: int = 400
-    temperature: float = 0.7
-    top_p: float = 0.92
-    top_k: int = 100
-    rep_pen: float = 1.1
-    stop: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True, slots=True)
-class Completion(Finished):
-    """The end of a non-streamed reply, with its whole text."""
-
-    text: str = ""
-
-
 class LLMService:
-    """One KoboldCpp (or OpenAI-compatible) backend, reached via the shared client."""
+    """One KoboldCpp (or OpenAI-compatible) backend, reached via the shared client.
+
+    Options left None take their setting (agents.conf). What the backend is (API,
+    version, model, chat template, context size) is learnt once and kept here.
+    """
 
     def __init__(
         self,
         *,
         base_url: str,
-        api: str = "auto",
+        api: str | None = None,
         password: str = "",
-        template: str = "chatml",
-        busy_retries: int = 4,
+        template: str | None = None,
+        busy_retries: int | None = None,
     ) -> None:
+        api = conf.KOBOLDCPP_API if api is None else api
         if api not in ("auto", "native", "openai"):
             raise ValueError(
                 f"KOBOLDCPP_API must be auto, native or openai, not {api!r}"
             )
-        self.backend = Backend(base_url.rstrip("/"), password, busy_retries)
+        retries = conf.LLM_BUSY_RETRIES if busy_retries is None else busy_retries
+        self.backend = Backend(base_url.rstrip("/"), password, retries)
         self.api = api
-        self.template = get_template(template)
+        self.template_setting = (
+            conf.KOBOLDCPP_CHAT_TEMPLATE if template is None else template
+        )
+        # An override is checked now, so a misspelt name fails at start.
+        self._choice: TemplateChoice | None = None
+        self._chosen_for: tuple[str, str] | None = None
+        if self.template_setting.strip().lower() != "auto":
+            self._choice = choose_template(self.template_setting)
         # None until known: api="openai" may still be a KoboldCpp with a tokencount.
         self.is_koboldcpp: bool | None = True if api == "native" else None
+        self.version: str | None = None
         self.max_context: int | None = None
         self._resolved: str | None = None if api == "auto" else api
         self._token_counts: OrderedDict[str, int] = OrderedDict()
@@ -73,15 +79,15 @@ class LLMService:
     def from_settings(cls) -> "LLMService":
         """The service for the KOBOLDCPP_* and LLM_* settings of this moment.
 
-        One instance per configuration, so the API probe, the context size and the token
-        counts are learnt once per process rather than once per reply.
+        One instance per configuration, so the API probe, the chat template, the
+        context size and the token counts are learnt once per process, not per reply.
         """
         config = dict(
-            base_url=django_settings.KOBOLDCPP_URL,
-            api=django_settings.KOBOLDCPP_API,
-            password=django_settings.KOBOLDCPP_PASSWORD,
-            template=django_settings.KOBOLDCPP_CHAT_TEMPLATE,
-            busy_retries=django_settings.LLM_BUSY_RETRIES,
+            base_url=conf.KOBOLDCPP_URL,
+            api=conf.KOBOLDCPP_API,
+            password=conf.KOBOLDCPP_PASSWORD,
+            template=conf.KOBOLDCPP_CHAT_TEMPLATE,
+            busy_retries=conf.LLM_BUSY_RETRIES,
         )
         key = tuple(config.values())
         service = _services.get(key)
@@ -98,13 +104,35 @@ class LLMService:
     def base_url(self) -> str:
         return self.backend.base_url
 
+    @property
+    def template(self) -> ChatTemplate:
+        """The native prompt's template; ChatML until `resolve_template` has chosen."""
+        return self._choice.template if self._choice else CHATML
+
     async def resolve_api(self) -> str:
         """The API in use, "native" or "openai"; "auto" probes once, on first call."""
         if self._resolved is None:
-            self.is_koboldcpp = await backend_probe.probe_koboldcpp(self.backend)
+            self.version = await backend_probe.probe_koboldcpp(self.backend)
+            self.is_koboldcpp = self.version is not None
             self._resolved = "native" if self.is_koboldcpp else "openai"
             logger.info("%s speaks the %s API", self.base_url, self._resolved)
         return self._resolved
+
+    async def resolve_template(self) -> TemplateChoice:
+        """The chat template and why; "auto" asks the backend once, on first call."""
+        if self._choice is None:
+            if await self.resolve_api() == "openai":
+                self._choice = openai_choice()
+            else:
+                if self.version is None:
+                    self.version = await backend_probe.probe_koboldcpp(self.backend)
+                try:
+                    model = await backend_probe.model_name(self.backend)
+                except BackendProtocolError:
+                    logger.warning("%s names no model", self.base_url, exc_info=True)
+                    model = ""
+                self._learn_template(model, self.version or "")
+        return self._choice  # type: ignore[return-value]
 
     async def stream_chat(
         self,
@@ -112,14 +140,21 @@ class LLMService:
         *,
         settings: GenerationSettings,
         genkey: str,
-    ) -> AsyncIterator[StreamEvent]:
-        """Text deltas of the reply, then one Finished.
+    ) -> AsyncIterator[StreamEvent | BusyRetry]:
+        """Text deltas of the reply, then one Finished (BusyRetry before each retry of
+        a busy backend; agents.runtime.watch_stream consumes them).
 
-        Raises BackendProtocolError when the stream ends before a finish: the deltas
+        A reasoning model's thinking comes apart, as ReasoningDelta (before the
+        answer's TextDeltas; AnswerRetracted first when the reply began inside the
+        thinking), and `Finished.reasoning_unclosed` says it never ended.
+
+        Raises BackendProtocolError when the stream ends before a finish, and
+        GenerationFailed when the backend reports a failed generation: the deltas
         already yielded are the partial reply.
         """
         api = await self.resolve_api()
-        path, body = self._request_body(api, messages, settings, genkey, stream=True)
+        await self.resolve_template()
+        path, body = self._request(api, messages, settings, genkey, stream=True)
         async for event in self.backend.stream_events(
             path, body, api=api, genkey=genkey
         ):
@@ -132,13 +167,16 @@ class LLMService:
         settings: GenerationSettings,
         genkey: str,
     ) -> Completion:
-        """The whole reply in one (non-streamed) request.
+        """The whole reply in one (non-streamed) request, with the backend's token
+        counts when it reports real ones.
 
         KoboldCpp runs a non-streamed generation to its end even when the client leaves,
-        so a cancelled call aborts it upstream.
+        so a cancelled call aborts it upstream. Raises GenerationFailed (with `text`)
+        when the backend reports a failed generation.
         """
         api = await self.resolve_api()
-        path, body = self._request_body(api, messages, settings, genkey, stream=False)
+        await self.resolve_template()
+        path, body = self._request(api, messages, settings, genkey, stream=False)
         try:
             data = await self.backend.request_json(
                 "POST", path, json=body, genkey=genkey
@@ -146,10 +184,19 @@ class LLMService:
         except asyncio.CancelledError:
             await asyncio.shield(self.abort(genkey))
             raise
+        # KoboldCpp before 1.82 sends placeholder usage (100/100) from /v1.
+        await self._learn_kind()
+        old = self.is_koboldcpp and version_tuple(self.version or "") < (1, 82)
         try:
-            return _completion(api, data)
+            completion = parse_completion(api, data, usage=not old)
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             raise BackendProtocolError(f"unexpected reply from {path}") from exc
+        if completion.finish_reason == "error":
+            raise GenerationFailed(
+                'KoboldCpp ended the reply with finish_reason "error"',
+                text=completion.text,
+            )
+        return completion
 
     async def abort(self, genkey: str) -> bool:
         """Ask KoboldCpp to stop the generation `genkey`; True if it says it did."""
@@ -184,16 +231,41 @@ class LLMService:
         return count
 
     async def backend_info(self) -> BackendInfo:
-        """Model, version, auth, context size and load of the backend, measured now."""
+        """Model, version, auth, context size and load of the backend, measured now.
+
+        On the native API it also makes (or, for a new model, remakes) the "auto"
+        choice of the chat template, from the model and version it reads anyway.
+        """
         api = await self.resolve_api()
-        if self.is_koboldcpp is None:
-            self.is_koboldcpp = await backend_probe.probe_koboldcpp(self.backend)
+        await self._learn_kind()
         info = await backend_probe.backend_info(
             self.backend, api, koboldcpp=self.is_koboldcpp
         )
         if self.is_koboldcpp:
             self.max_context = info.max_context
+            self.version = info.version
+        if api == "native" and self._chosen_for != (info.model, info.version):
+            self._learn_template(info.model, info.version)
         return info
+
+    async def _learn_kind(self) -> None:
+        """Whether the backend is KoboldCpp, and which, when api="openai" left it open."""
+        if self.is_koboldcpp is None:
+            self.version = await backend_probe.probe_koboldcpp(self.backend)
+            self.is_koboldcpp = self.version is not None
+
+    def _learn_template(self, model: str, version: str) -> None:
+        if self._choice and self._choice.source == "override":
+            return  # an override never changes
+        choice = choose_template(self.template_setting, model=model, version=version)
+        if self._choice is None or choice.template != self._choice.template:
+            logger.info(
+                "%s: chat template %s (%s)",
+                self.base_url,
+                choice.template.name,
+                choice.reason,
+            )
+        self._choice, self._chosen_for = choice, (model, version)
 
     async def _tokencount_or_none(self, text: str) -> int | None:
         try:
@@ -205,7 +277,7 @@ class LLMService:
             self.is_koboldcpp = False
             return None
 
-    def _request_body(
+    def _request(
         self,
         api: str,
         messages: list[ChatTurn],
@@ -214,45 +286,12 @@ class LLMService:
         *,
         stream: bool,
     ) -> tuple[str, dict]:
-        if api == "openai":
-            return "/v1/chat/completions", {
-                "messages": [{"role": m.role, "content": m.content} for m in messages],
-                "max_tokens": settings.max_tokens,
-                "temperature": settings.temperature,
-                "top_p": settings.top_p,
-                "stop": settings.stop,
-                "stream": stream,
-                "genkey": genkey,
-            }
-        stops = list(dict.fromkeys(self.template.stop + settings.stop))
-        body = {
-            "prompt": self.template.render(messages),
-            "max_length": settings.max_tokens,
-            "temperature": settings.temperature,
-            "top_p": settings.top_p,
-            "top_k": settings.top_k,
-            "rep_pen": settings.rep_pen,
-            "stop_sequence": stops[:MAX_STOP_SEQUENCES],
-            "trim_stop": True,
-            "genkey": genkey,
-        }
-        if self.max_context:
-            body["max_context_length"] = self.max_context
-        path = "/api/extra/generate/stream" if stream else "/api/v1/generate"
-        return path, body
-
-
-def _completion(api: str, data: dict) -> Completion:
-    if api == "openai":
-        choice = data["choices"][0]
-        return Completion(
-            finish_reason=choice.get("finish_reason") or "stop",
-            text=choice["message"]["content"] or "",
+        return generation_request(
+            api,
+            self.template,
+            messages,
+            settings,
+            genkey=genkey,
+            stream=stream,
+            max_context=self.max_context,
         )
-    result = data["results"][0]
-    return Completion(
-        finish_reason=result.get("finish_reason") or "stop",
-        text=result["text"],
-        prompt_tokens=result.get("prompt_tokens"),
-        completion_tokens=result.get("completion_tokens"),
-    )

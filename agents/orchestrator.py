@@ -1,47 +1,59 @@
-"""The orchestrator: picks an intent (heuristic, intent agent, or fallback), then a profile,
-builds the prompt and streams the reply under the runtime watchdog.
+"""The orchestrator: builds the prompt start every request about a message shares, picks
+an intent (heuristic, intent agent, or fallback), then streams the reply of its profile
+under the runtime watchdog.
 """
 
 import asyncio
 import logging
 import weakref
+from collections import Counter
 from collections.abc import AsyncIterator
 
-from django.conf import settings
-from pydantic import ValidationError
-from pydantic_ai import messages as m
+from pydantic_ai import Agent
+from pydantic_ai.messages import ModelMessage
 from pydantic_ai.models import Model
+from pydantic_ai.settings import ModelSettings
 
-from agents.builder import IntentDecision, build_intent_agent, build_simple_chat_agent
-from agents.events import ChatTurn, Finished, IntentDecided, ReplyEvent, TextDelta
-from agents.intents import classify, slash_command
-from agents.kobold_model import KoboldNativeModel, build_model, find_json_object
+from agents.builder import (
+    INTENT_INSTRUCTIONS,
+    INTENT_MAX_TOKENS,
+    build_intent_agent,
+    build_simple_chat_agent,
+    with_genkey,
+)
+from agents.conf import conf
+from agents.events import (
+    AnswerRetracted,
+    ChatTurn,
+    Finished,
+    IntentDecided,
+    ReasoningDelta,
+    ReplyEvent,
+    StreamEvent,
+    TextDelta,
+)
+from agents.intents import INTENTS, Intent, classify, slash_command
+from agents.kobold_model import build_model
 from agents.llm_service import LLMService
-from agents.profiles import Profile, ReplyOverrides, profile_for
-from agents.prompting import Prompt, PromptBuilder
+from agents.profiles import (
+    HISTORY_TURNS,
+    Profile,
+    ReplyOverrides,
+    profile_for,
+    system_prompt,
+)
+from agents.prompting import Prompt, PromptBuilder, as_messages
 from agents.runtime import watch_stream
 
-__all__ = ["Orchestrator", "ReplyOverrides", "parse_intent_output"]
+__all__ = ["Orchestrator", "ReplyOverrides", "intent_failures"]
 
 logger = logging.getLogger(__name__)
 
 SUMMARY_REQUEST = "Summarize our conversation so far."
 
-
-def parse_intent_output(output: object) -> IntentDecision:
-    """An IntentDecision from an agent output: the model itself, a dict, or JSON text
-    (bare, inside ``` fences, or with prose around it). Raises ValueError otherwise."""
-    if isinstance(output, IntentDecision):
-        return output
-    if isinstance(output, dict):
-        return IntentDecision.model_validate(output)
-    if isinstance(output, str):
-        found = find_json_object(output)
-        if found is None:
-            raise ValueError(f"no JSON object in the intent output {output[:80]!r}")
-        return IntentDecision.model_validate_json(found)
-    raise ValueError(f"unexpected intent output of type {type(output).__name__}")
-
+intent_failures: Counter[str] = Counter()
+"""Intent requests of this process that failed, by cause (the exception's type name);
+the heuristic answered each (intent_source "fallback")."""
 
 _builders: "weakref.WeakKeyDictionary[LLMService, PromptBuilder]" = (
     weakref.WeakKeyDictionary()
@@ -56,18 +68,6 @@ def _shared_service() -> tuple[LLMService, PromptBuilder]:
     if builder is None:
         builder = _builders[service] = PromptBuilder(service)
     return service, builder
-
-
-def _as_messages(turns: list[ChatTurn]) -> list[m.ModelMessage]:
-    messages: list[m.ModelMessage] = []
-    for turn in turns:
-        if turn.role == "assistant":
-            messages.append(m.ModelResponse(parts=[m.TextPart(content=turn.content)]))
-        else:
-            messages.append(
-                m.ModelRequest(parts=[m.UserPromptPart(content=turn.content)])
-            )
-    return messages
 
 
 class Orchestrator:
@@ -93,72 +93,89 @@ class Orchestrator:
             return self.model
         return build_model(await self.service.resolve_api(), self.service)
 
-    async def detect_intent(self, text: str, history: list[ChatTurn]) -> IntentDecided:
-        """The intent of `text`: heuristic when sure (or configured), else the intent
-        agent, else the heuristic again as a fallback (logged with the reason)."""
-        mode = getattr(settings, "INTENT_DETECTION", "auto")
-        guess = classify(text)
-        explicit = slash_command(text) is not None  # a user's command beats any model
-        if mode == "heuristic" or explicit or (mode != "llm" and guess.unambiguous):
-            return IntentDecided(
-                guess.intent, "heuristic", guess.confidence, guess.language
-            )
-        try:
-            decision = await self._intent_from_agent(text, history)
-        # Any failure of the model path (timeout, retries exhausted, backend down,
-        # unparsable output) falls back, so a reply is never lost to routing.
-        except Exception as exc:
-            logger.warning(
-                "intent agent failed (%s: %s); heuristic fallback -> %s",
-                type(exc).__name__,
-                exc or "timeout",
-                guess.intent,
-            )
-            return IntentDecided(
-                guess.intent, "fallback", guess.confidence, guess.language
-            )
-        logger.info("intent agent -> %s (%.2f)", decision.intent, decision.confidence)
-        return IntentDecided(
-            decision.intent, "llm", decision.confidence, decision.language or None
-        )
-
-    async def _intent_from_agent(
-        self, text: str, history: list[ChatTurn]
-    ) -> IntentDecision:
-        model = await self.agent_model()
-        agent = build_intent_agent(model)
-        context = [t for t in history[-2:] if t.role in ("user", "assistant")]
-        timeout = float(getattr(settings, "INTENT_TIMEOUT", 30.0))
-        try:
-            async with asyncio.timeout(timeout):
-                result = await agent.run(text, message_history=_as_messages(context))
-        except TimeoutError:
-            # A non-streamed KoboldCpp generation runs on after the client leaves.
-            if isinstance(model, KoboldNativeModel) and model.last_genkey:
-                await self.service.abort(model.last_genkey)
-            raise TimeoutError(f"no intent within {timeout:g}s") from None
-        try:
-            return parse_intent_output(result.output)
-        except ValidationError as exc:
-            raise ValueError(f"invalid intent output: {exc}") from exc
-
-    async def _prepare(
+    async def prompt_for(
         self, history: list[ChatTurn], text: str, overrides: ReplyOverrides | None
-    ) -> tuple[IntentDecided, Profile, Prompt]:
-        decided = await self.detect_intent(text, history)
-        profile = profile_for(decided.intent, overrides)
+    ) -> Prompt:
+        """The start shared by the intent request and the reply of every profile: the
+        conversation's system prompt, the history that leaves room for any of them,
+        and the message (a slash command's rest)."""
         command = slash_command(text)
         message = command[1] if command else text
-        if not message and decided.intent == "summarize":
+        if not message and command and command[0] == "summarize":
             message = SUMMARY_REQUEST
-        prompt = await self.prompts.build(
-            system_prompt=profile.system_prompt,
+        profiles = [profile_for(intent, overrides) for intent in INTENTS]
+        endings = [(p.instructions, p.max_tokens) for p in profiles]
+        return await self.prompts.build(
+            system_prompt=system_prompt(overrides),
             history=history,
             text=message or text,
-            max_tokens=profile.max_tokens,
-            history_turns=profile.history_turns,
+            endings=[*endings, (INTENT_INSTRUCTIONS, INTENT_MAX_TOKENS)],
+            history_turns=HISTORY_TURNS,
         )
-        return decided, profile, prompt
+
+    async def detect_intent(
+        self, text: str, prompt: Prompt, *, genkey: str, contended: bool = False
+    ) -> IntentDecided:
+        """The intent of `text`: the heuristic when sure (or configured, or when other
+        replies wait for the backend), else the intent agent on `prompt`, else the
+        heuristic again as a fallback (logged and counted in `intent_failures`).
+
+        The intent request's genkey is `genkey` + "-intent".
+        """
+        mode = conf.INTENT_DETECTION
+        guess = classify(text)
+        explicit = slash_command(text) is not None  # a user's command beats any model
+        sure = mode != "llm" and guess.unambiguous
+        if mode == "heuristic" or explicit or contended or sure:
+            return IntentDecided(guess.intent, "heuristic")
+        key = f"{genkey}-intent"
+        try:
+            intent = await self._intent_from_agent(prompt, key)
+        # Any failure of the model path (timeout, backend down or busy, a reply that
+        # is no label) falls back, so a reply is never lost to routing.
+        except Exception as exc:
+            cause = type(exc).__name__
+            intent_failures[cause] += 1
+            logger.warning(
+                "intent request %s failed (%s: %s); heuristic fallback -> %s",
+                key, cause, exc, guess.intent,
+            )  # fmt: skip
+            return IntentDecided(guess.intent, "fallback")
+        logger.info("intent request %s -> %s", key, intent)
+        return IntentDecided(intent, "llm")
+
+    async def _intent_from_agent(self, prompt: Prompt, genkey: str) -> Intent:
+        agent = build_intent_agent(await self.agent_model())
+        messages = as_messages(prompt.ending_with(INTENT_INSTRUCTIONS))
+        timeout = float(conf.INTENT_TIMEOUT)
+        try:
+            async with asyncio.timeout(timeout):
+                result = await agent.run(
+                    message_history=messages,
+                    model_settings=with_genkey(agent.model_settings, genkey),
+                )
+        # A non-streamed KoboldCpp generation runs on after its client leaves.
+        except TimeoutError:
+            await self.service.abort(genkey)
+            raise TimeoutError(f"no intent within {timeout:g}s") from None
+        except asyncio.CancelledError:
+            await asyncio.shield(self.service.abort(genkey))
+            raise
+        return result.output
+
+    async def _prepare(
+        self,
+        history: list[ChatTurn],
+        text: str,
+        overrides: ReplyOverrides | None,
+        genkey: str,
+        contended: bool,
+    ) -> tuple[IntentDecided, Profile, Prompt]:
+        prompt = await self.prompt_for(history, text, overrides)
+        decided = await self.detect_intent(
+            text, prompt, genkey=genkey, contended=contended
+        )
+        return decided, profile_for(decided.intent, overrides), prompt
 
     async def reply(
         self,
@@ -167,27 +184,25 @@ class Orchestrator:
         *,
         overrides: ReplyOverrides | None = None,
         genkey: str,
+        contended: bool = False,
     ) -> AsyncIterator[ReplyEvent]:
         """IntentDecided, then the streamed TextDeltas, then Finished with token counts.
 
-        Raises agents.errors types (PromptTooLong before anything is yielded).
+        `contended`: other replies wait for the backend, so no generation is spent on
+        the intent (the heuristic decides). Raises agents.errors types (PromptTooLong
+        before anything is yielded; StreamStalled, StreamTimeout from the watchdog).
         """
-        decided, profile, prompt = await self._prepare(history, text, overrides)
+        decided, profile, prompt = await self._prepare(
+            history, text, overrides, genkey, contended
+        )
         yield decided
         stream = self.service.stream_chat(
-            prompt.turns, settings=profile.generation_settings(), genkey=genkey
+            prompt.ending_with(profile.instructions),
+            settings=profile.generation_settings(),
+            genkey=genkey,
         )
-        parts: list[str] = []
-        finish_reason = "stop"
-        async for event in watch_stream(
-            stream, genkey=genkey, abort=self.service.abort
-        ):
-            if isinstance(event, TextDelta):
-                parts.append(event.text)
-                yield event
-            elif isinstance(event, Finished):
-                finish_reason = event.finish_reason
-        yield await self._finished(finish_reason, prompt, "".join(parts))
+        async for event in self._watched(stream, prompt, profile, genkey):
+            yield event
 
     async def simple_reply(
         self,
@@ -196,34 +211,85 @@ class Orchestrator:
         *,
         overrides: ReplyOverrides | None = None,
         genkey: str,
+        contended: bool = False,
     ) -> AsyncIterator[ReplyEvent]:
-        """Like reply(), but the text comes from one non-streamed run of the simple
-        chat agent, yielded as a single TextDelta."""
-        decided, profile, prompt = await self._prepare(history, text, overrides)
+        """Like reply(), but the text comes from the simple chat agent, yielded whole
+        as one TextDelta. The agent streams, under the same watchdog as reply()."""
+        decided, profile, prompt = await self._prepare(
+            history, text, overrides, genkey, contended
+        )
         yield decided
         agent = build_simple_chat_agent(await self.agent_model(), profile)
-        has_system = prompt.turns[0].role == "system"
-        earlier = prompt.turns[1 if has_system else 0 : -1]
-        try:
-            result = await agent.run(
-                prompt.turns[-1].content,
-                message_history=_as_messages(earlier),
-                # The native model reads "genkey"; /v1 gets it in the body via extra_body.
-                model_settings={"genkey": genkey, "extra_body": {"genkey": genkey}},  # type: ignore[typeddict-unknown-key]
-            )
-        except asyncio.CancelledError:
-            await asyncio.shield(self.service.abort(genkey))
-            raise
-        reply_text = str(result.output)
-        if reply_text:
-            yield TextDelta(reply_text)
-        reason = result.response.finish_reason or "stop"
-        yield await self._finished(reason, prompt, reply_text)
-
-    async def _finished(self, reason: str, prompt: Prompt, text: str) -> Finished:
-        completion = await self.service.count_tokens(text) if text else 0
-        return Finished(
-            finish_reason=reason,
-            prompt_tokens=await self.prompts.tokens(prompt),
-            completion_tokens=completion,
+        stream = _agent_events(
+            agent,
+            as_messages(prompt.ending_with(profile.instructions)),
+            with_genkey(agent.model_settings, genkey),
         )
+        parts: list[str] = []
+        async for event in self._watched(stream, prompt, profile, genkey):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, AnswerRetracted):
+                parts.clear()
+            elif isinstance(event, Finished):
+                finished = event
+            else:
+                yield event  # reasoning streams as it comes
+        if parts:
+            yield TextDelta("".join(parts))
+        yield finished
+
+    async def _watched(
+        self,
+        stream: AsyncIterator[StreamEvent],
+        prompt: Prompt,
+        profile: Profile,
+        genkey: str,
+    ) -> AsyncIterator[ReplyEvent]:
+        """The deltas of `stream` under the watchdog (reasoning and answer apart; an
+        AnswerRetracted means the answer so far was thinking), then Finished with the
+        token counts: the backend's when it gave them, else counted once at the end."""
+        parts: list[str] = []
+        thinking: list[str] = []
+        last = Finished("stop")
+        async for event in watch_stream(
+            stream, genkey=genkey, abort=self.service.abort
+        ):
+            if isinstance(event, TextDelta):
+                parts.append(event.text)
+            elif isinstance(event, ReasoningDelta):
+                thinking.append(event.text)
+            elif isinstance(event, AnswerRetracted):
+                parts.clear()
+            if isinstance(event, Finished):
+                last = event
+            else:
+                yield event
+        text = "".join(thinking) + "".join(parts)
+        completion = last.completion_tokens
+        if completion is None:
+            completion = await self.service.count_tokens(text) if text else 0
+        prompt_tokens = last.prompt_tokens
+        if prompt_tokens is None:
+            prompt_tokens = await self.prompts.tokens(prompt, profile.instructions)
+        yield Finished(
+            finish_reason=last.finish_reason,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion,
+            reasoning_unclosed=last.reasoning_unclosed,
+        )
+
+
+async def _agent_events(
+    agent: Agent[None, str],
+    messages: list[ModelMessage],
+    model_settings: ModelSettings,
+) -> AsyncIterator[TextDelta | Finished]:
+    """A streamed run of `agent` on `messages`, as the LLM service's events."""
+    async with agent.run_stream(
+        message_history=messages, model_settings=model_settings
+    ) as result:
+        async for text in result.stream_text(delta=True, debounce_by=None):
+            yield TextDelta(text)
+        reason = result.response.finish_reason
+    yield Finished(reason or "stop")

@@ -1,8 +1,10 @@
 """Prompt building: system prompt + as much recent history as fits + the new user message,
-and pydantic-ai messages as chat turns. Token counts: LLMService.count_tokens (cached).
+then one instruction turn; chat turns to and from pydantic-ai messages. Token counts:
+LLMService.count_tokens (cached).
 """
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +23,26 @@ BOUND_SLACK = 8
 
 @dataclass(frozen=True, slots=True)
 class Prompt:
-    """The turns to send and the tokens they are estimated to take."""
+    """The start every request about one message shares (system prompt, history, the
+    message), and the tokens it is estimated to take.
+
+    Requests differ only in the instruction turn after it (`ending_with`): KoboldCpp
+    reads again only what follows the prefix it already holds.
+    """
 
     turns: list[ChatTurn]
     tokens: (
         int | None
     )  # None: it surely fits, and was not counted (PromptBuilder.tokens)
-    dropped: int  # history turns left out (context or profile limit)
+    dropped: int  # history turns left out (context or turn limit)
+
+    def ending_with(self, instruction: str) -> list[ChatTurn]:
+        """The turns of one request: the shared start, then `instruction` (if any)."""
+        return self.turns + _instruction_turns(instruction)
+
+
+def _instruction_turns(instruction: str) -> list[ChatTurn]:
+    return [ChatTurn("system", instruction)] if instruction else []
 
 
 class PromptBuilder:
@@ -64,6 +79,8 @@ class PromptBuilder:
         per_turn, _ = await self.overheads()
         # + 1: text counted alone can tokenize one token shorter than where it meets
         # the template's markers in the rendered prompt.
+        if turn.tokens is not None:
+            return turn.tokens + per_turn + 1
         return await self.service.count_tokens(turn.content) + per_turn + 1
 
     async def build(
@@ -72,15 +89,17 @@ class PromptBuilder:
         system_prompt: str,
         history: list[ChatTurn],
         text: str,
-        max_tokens: int,
+        endings: Sequence[tuple[str, int]],
         history_turns: int | None = None,
     ) -> Prompt:
-        """The prompt for `text`; oldest history goes first when the context is short.
+        """The shared start of the requests about `text`; the oldest history goes
+        first when the context is short.
 
-        Raises PromptTooLong when the system prompt and `text` alone leave no room for
-        a reply of `max_tokens`.
+        `endings` are the (instruction, max_tokens) pairs that may follow it: the
+        history kept leaves room for each, so one start serves them all. Raises
+        PromptTooLong when the system prompt and `text` alone leave no room for one.
         """
-        budget = await self.max_context() - max_tokens
+        context = await self.max_context()
         system = ChatTurn("system", system_prompt)
         user = ChatTurn("user", text)
         head = [system] if system_prompt else []
@@ -89,14 +108,20 @@ class PromptBuilder:
             history = history[max(len(history) - history_turns, 0) :]
         history = [turn for turn in history if turn.role != "system"]
         everything = head + history + [user]
-        if self.surely_fits(everything, budget):
+        longest = max(
+            (i for i, _ in endings), key=lambda i: len(i.encode()), default=""
+        )
+        reply = max((tokens for _, tokens in endings), default=0)
+        if self.surely_fits(everything + _instruction_turns(longest), context - reply):
             return Prompt(everything, None, total - len(history))
+        ending = max([await self.ending_cost(i) + n for i, n in endings], default=0)
+        budget = context - ending
         used = (await self.overheads())[1] + await self.cost(user)
         used += await self.cost(system) if system_prompt else 0
         if used > budget:
             raise PromptTooLong(
                 f"The message takes about {used} tokens; the model's context leaves "
-                f"room for {max(budget, 0)} with a reply of {max_tokens}. "
+                f"room for {max(budget, 0)} with a reply of up to {reply}. "
                 "Please shorten it."
             )
         kept: list[ChatTurn] = []
@@ -109,6 +134,10 @@ class PromptBuilder:
         kept.reverse()
         return Prompt(head + kept + [user], used, total - len(kept))
 
+    async def ending_cost(self, instruction: str) -> int:
+        """Tokens the instruction turn of a request adds to the shared start."""
+        return await self.cost(ChatTurn("system", instruction)) if instruction else 0
+
     def surely_fits(self, turns: list[ChatTurn], budget: int) -> bool:
         """True when the rendered prompt's UTF-8 size is within the budget: every token
         covers at least one byte, so short conversations need no token counting (and
@@ -116,12 +145,14 @@ class PromptBuilder:
         rendered = self.service.template.render(turns)
         return len(rendered.encode()) + BOUND_SLACK <= budget
 
-    async def tokens(self, prompt: Prompt) -> int:
-        """The prompt's size in tokens, counted now if `build` did not need to."""
+    async def tokens(self, prompt: Prompt, instruction: str = "") -> int:
+        """The size in tokens of the request `prompt.ending_with(instruction)`, counted
+        now if `build` did not need to."""
         if prompt.tokens is not None:
-            return prompt.tokens
+            return prompt.tokens + await self.ending_cost(instruction)
         reply_start = (await self.overheads())[1]
-        return reply_start + sum([await self.cost(turn) for turn in prompt.turns])
+        turns = prompt.ending_with(instruction)
+        return reply_start + sum([await self.cost(turn) for turn in turns])
 
 
 def _user_text(content: str | Any) -> str:
@@ -155,18 +186,34 @@ def _response_turn(message: m.ModelResponse) -> ChatTurn:
 def turns_from_messages(
     messages: list[m.ModelMessage], instructions: list[str] | None = None
 ) -> list[ChatTurn]:
-    """pydantic-ai messages as chat turns, instructions and system prompts first."""
+    """pydantic-ai messages as chat turns: instructions and the leading system prompts
+    as one system turn first, later system prompts where they are."""
     turns = [ChatTurn("system", text) for text in instructions or []]
     for message in messages:
         if isinstance(message, m.ModelRequest):
             turns.extend(_request_turns(message))
         elif isinstance(message, m.ModelResponse):
             turns.append(_response_turn(message))
-    return _merge_systems(turns)
+    return _merge_leading_systems(turns)
 
 
-def _merge_systems(turns: list[ChatTurn]) -> list[ChatTurn]:
-    # Templates expect one system turn first; small models ignore later ones.
-    system = "\n\n".join(t.content for t in turns if t.role == "system")
-    rest = [t for t in turns if t.role != "system"]
-    return ([ChatTurn("system", system)] if system else []) + rest
+def _merge_leading_systems(turns: list[ChatTurn]) -> list[ChatTurn]:
+    # Templates expect one system turn first. A later one (a Prompt's instruction
+    # turn) stays in place, so the request renders as LLMService renders the same turns.
+    lead = next((i for i, t in enumerate(turns) if t.role != "system"), len(turns))
+    system = "\n\n".join(t.content for t in turns[:lead])
+    return ([ChatTurn("system", system)] if system else []) + turns[lead:]
+
+
+def as_messages(turns: list[ChatTurn]) -> list[m.ModelMessage]:
+    """Chat turns as pydantic-ai messages, which `turns_from_messages` turns back into
+    the same turns: a system turn is a system prompt where it stands."""
+    messages: list[m.ModelMessage] = []
+    for turn in turns:
+        if turn.role == "assistant":
+            messages.append(m.ModelResponse(parts=[m.TextPart(content=turn.content)]))
+        elif turn.role == "system":
+            messages.append(m.ModelRequest(parts=[m.SystemPromptPart(turn.content)]))
+        else:
+            messages.append(m.ModelRequest(parts=[m.UserPromptPart(turn.content)]))
+    return messages

@@ -8,9 +8,9 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from django.conf import settings
-
+from agents.conf import conf
 from agents.errors import LLMError, StreamStalled, StreamTimeout
+from agents.events import BusyRetry
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ async def watch_stream(
     """Yield the items of `stream` while they keep coming in time.
 
     Raises StreamStalled (no first item, or silence between items) or StreamTimeout
-    (the whole stream), after `await abort(genkey)` and closing `stream`.
+    (the whole stream), after `await abort(genkey)` and closing `stream`. BusyRetry
+    items are consumed: their backoff counts against no limit, so retries of a busy
+    backend end in the stream's own BackendBusy.
     None limits come from settings LLM_FIRST_TOKEN_TIMEOUT, LLM_MAX_SILENCE and
     LLM_STREAM_TIMEOUT at the moment the stream starts.
     """
@@ -60,6 +62,12 @@ async def watch_stream(
                 await _abort_quietly(abort, genkey)
                 raise error from None
             now = loop.time()
+            if isinstance(item, BusyRetry):
+                # A busy backend's backoff is no time the model took: the first-token
+                # limit starts again after it, the total limit is pushed back by it.
+                next_at = now + item.delay + first
+                end_at += item.delay
+                continue
             if not got_first:
                 got_first = True
                 logger.debug(
@@ -72,7 +80,7 @@ async def watch_stream(
 
 
 def _limit(value: float | None, setting: str) -> float:
-    return float(getattr(settings, setting)) if value is None else float(value)
+    return float(getattr(conf, setting)) if value is None else float(value)
 
 
 def _expired(genkey: str, got_first: bool, total_hit: bool, elapsed: float) -> LLMError:

@@ -1,7 +1,8 @@
 """Server-sent events from KoboldCpp: an incremental byte parser, a payload decoder.
 
 `SSEParser` turns network chunks into `SSEEvent`s; `StreamDecoder` turns those into
-`TextDelta`/`Finished` for the native (`{"token": ...}`) and OpenAI formats.
+`TextDelta`/`ReasoningDelta`/`Finished` for the native (`{"token": ...}`) and OpenAI
+formats.
 """
 
 import codecs
@@ -9,9 +10,11 @@ import json
 import logging
 from dataclasses import dataclass
 
-from agents.events import Finished, StreamEvent, TextDelta
+from agents.events import Finished, ReasoningDelta, TextDelta
 
 logger = logging.getLogger(__name__)
+
+Decoded = TextDelta | ReasoningDelta | Finished
 
 # KoboldCpp 1.76 streams the *string* "null"; newer versions send JSON null.
 _NOT_FINISHED = (None, "", "null")
@@ -97,7 +100,11 @@ class SSEParser:
 
 
 class StreamDecoder:
-    """KoboldCpp stream bytes in, `TextDelta`/`Finished` out; nothing after the end."""
+    """KoboldCpp stream bytes in, `TextDelta`/`Finished` out; nothing after the end.
+
+    The thinking a server splits out itself (OpenAI `delta.reasoning_content`, newer
+    KoboldCpp and llama.cpp) comes out as ReasoningDelta, before the delta's content.
+    """
 
     def __init__(self, api: str) -> None:
         if api not in ("native", "openai"):
@@ -106,46 +113,50 @@ class StreamDecoder:
         self.finished: Finished | None = None
         self._parser = SSEParser()
 
-    def feed(self, chunk: bytes) -> list[StreamEvent]:
+    def feed(self, chunk: bytes) -> list[Decoded]:
         """Decode one network chunk."""
         return self._decode(self._parser.feed(chunk))
 
-    def close(self) -> list[StreamEvent]:
+    def close(self) -> list[Decoded]:
         """Decode what the end of the connection completes."""
         return self._decode(self._parser.close())
 
-    def _decode(self, events: list[SSEEvent]) -> list[StreamEvent]:
-        out: list[StreamEvent] = []
+    def _decode(self, events: list[SSEEvent]) -> list[Decoded]:
+        out: list[Decoded] = []
         for event in events:
             if self.finished is None:
                 out.extend(self._payload(event.data))
         return out
 
-    def _payload(self, data: str) -> list[StreamEvent]:
+    def _payload(self, data: str) -> list[Decoded]:
         if data.strip() == "[DONE]":
             # On KoboldCpp [DONE] follows a finish chunk; alone it still ends cleanly.
             self.finished = Finished(finish_reason="stop")
             return [self.finished]
         try:
-            text, reason = self._fields(json.loads(data))
+            reasoning, text, reason = self._fields(json.loads(data))
         except (ValueError, TypeError, KeyError, IndexError, AttributeError):
             logger.warning("skipping malformed SSE data line: %.200r", data)
             return []
-        out: list[StreamEvent] = [TextDelta(text)] if text else []
+        out: list[Decoded] = [ReasoningDelta(reasoning)] if reasoning else []
+        if text:
+            out.append(TextDelta(text))
         if reason not in _NOT_FINISHED:
             self.finished = Finished(finish_reason=str(reason))
             out.append(self.finished)
         return out
 
-    def _fields(self, payload: dict) -> tuple[str, object]:
+    def _fields(self, payload: dict) -> tuple[str, str, object]:
+        """The reasoning, the text and the finish reason of one payload."""
         if self.api == "native":
-            return _as_text(payload["token"]), payload.get("finish_reason")
+            return "", _as_text(payload["token"]), payload.get("finish_reason")
         if not payload.get("choices"):
-            return "", None  # a usage-only chunk (newer servers) carries no text
+            return "", "", None  # a usage-only chunk (newer servers) carries no text
         choice = payload["choices"][0]
         delta = choice.get("delta") or {}
         text = delta.get("content") if "delta" in choice else choice.get("text")
-        return _as_text(text or ""), choice.get("finish_reason")
+        reasoning = delta.get("reasoning_content") or ""
+        return _as_text(reasoning), _as_text(text or ""), choice.get("finish_reason")
 
 
 def _as_text(value: object) -> str:

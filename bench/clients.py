@@ -3,12 +3,12 @@ and straight from the upstream's SSE (httpx). Both record when each stamped toke
 
 import json
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import httpx
 import websockets
 
+from agents.request_body import new_genkey
 from bench.upstream import TOKEN, order_text
 
 
@@ -124,7 +124,7 @@ async def direct_reply(
     body = {
         "prompt": order_text(tokens, delay),
         "max_length": tokens,
-        "genkey": f"direct-{uuid.uuid4().hex}",
+        "genkey": new_genkey(),
     }
     trace.sent_ns = time.time_ns()
     url = f"{base_url}/api/extra/generate/stream"

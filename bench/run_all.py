@@ -1,5 +1,6 @@
 """`make bench`: every benchmark, on both stacks (memory layer + SQLite, Redis +
-PostgreSQL), against one upstream; writes bench/results/ and prints the table."""
+PostgreSQL), against one upstream; writes bench/results/ and prints the table. When
+KOBOLDCPP_BENCH_URL answers, the real-backend benchmark too (bench/real_backend.py)."""
 
 import argparse
 import asyncio
@@ -11,7 +12,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import concurrency, dbwrites, history, latency, report, stack  # noqa: E402
+from bench import (  # noqa: E402
+    concurrency,
+    dbwrites,
+    history,
+    latency,
+    real_backend,
+    report,
+    stack,
+)
 
 SOLO_REPLIES = 60  # one-at-a-time replies need a fresh conversation each
 
@@ -111,6 +120,15 @@ def main() -> None:
             results, command=command, seconds=time.monotonic() - began, load=load
         )
     )
+    kobold_url = os.environ.get("KOBOLDCPP_BENCH_URL", "")
+    if kobold_url and real_backend.answers(kobold_url):
+        print(
+            real_backend.main(kobold_url, f"KOBOLDCPP_BENCH_URL={kobold_url} {command}")
+        )
+    elif kobold_url:
+        print(
+            f"KOBOLDCPP_BENCH_URL={kobold_url} does not answer: no real-backend bench"
+        )
 
 
 if __name__ == "__main__":

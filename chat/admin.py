@@ -6,11 +6,10 @@ from django.db.models import Count, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from chat import exports
+from chat import exports, services
 from chat.models import ApiKey, Conversation, Message
 
 TRANSCRIPT_LIMIT = 200
@@ -65,7 +64,7 @@ class TranscriptInline(ReadOnlyMixin, admin.TabularInline):
     fields = readonly_fields = (
         "created_at",
         "role",
-        "content",
+        "text",
         "status",
         "intent",
         "intent_source",
@@ -79,6 +78,19 @@ class TranscriptInline(ReadOnlyMixin, admin.TabularInline):
     @admin.display(description="tokens/s")
     def tokens_per_s(self, message: Message):
         return message.tokens_per_s
+
+    @admin.display(description="content")
+    def text(self, message: Message):
+        """The answer, with the model's thinking folded above it."""
+        if not message.reasoning:
+            return message.content
+        return format_html(
+            "<details><summary>Thinking</summary>"
+            '<div style="white-space: pre-wrap">{}</div></details>'
+            '<div style="white-space: pre-wrap">{}</div>',
+            message.reasoning,
+            message.content,
+        )
 
 
 def _download(content: str, content_type: str, filename: str) -> HttpResponse:
@@ -257,7 +269,5 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke selected keys")
     def revoke(self, request: HttpRequest, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(
-            revoked_at=timezone.now()
-        )
+        count = services.api_keys_revoke(keys=queryset)
         messages.success(request, f"{count} key(s) revoked.")

@@ -46,6 +46,11 @@ _CODES = (
         "rate_limited", 429, _("Too many messages. Wait a little before sending again.")
     ),
     ErrorCode(
+        "quota_exceeded",
+        429,
+        _("Your daily quota of replies or tokens is used up. It resets at midnight."),
+    ),
+    ErrorCode(
         "busy", 409, _("A reply is already being written. Wait for it or stop it.")
     ),
     ErrorCode("interrupted", 502, _("The server restarted while writing this reply.")),
@@ -70,16 +75,23 @@ def error_message(code: str) -> str:
 
 class ChatError(Exception):
     """A refusal or failure the user is told about: `code` from the registry, `message`
-    the specific sentence (the registry's when not given)."""
+    the specific sentence (the registry's when not given), `details` more fields for
+    the error frame (`busy`: the reply that is `running`)."""
 
     def __init__(
-        self, code: str, message: str | None = None, *, retry_after: int | None = None
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        retry_after: int | None = None,
+        details: dict | None = None,
     ):
         message = message if message is not None else error_message(code)
         super().__init__(message)
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        self.details = details or {}
 
     @property
     def status(self) -> int:

@@ -21,6 +21,8 @@ VERSION = 1
 MESSAGE_FIELDS = (
     "role",
     "content",
+    "reasoning",
+    "reasoning_ms",
     "status",
     "intent",
     "intent_source",
@@ -88,7 +90,17 @@ def export_markdown(conversation: Conversation) -> str:
         note = (
             "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
         )
-        lines += ["", f"## {heading} — {when}{note}", "", message.content]
+        lines += ["", f"## {heading} — {when}{note}", ""]
+        if message.reasoning:
+            lines += [
+                "<details><summary>Thinking</summary>",
+                "",
+                message.reasoning,
+                "",
+                "</details>",
+                "",
+            ]
+        lines.append(message.content)
     return "\n".join(lines) + "\n"
 
 
@@ -106,13 +118,25 @@ def conversation_import(*, owner, raw: bytes) -> Conversation:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ChatError("bad_request", f"The file is not JSON: {exc}.") from exc
-    if b"\\u0000" in raw:  # PostgreSQL cannot store NUL characters
-        raise ChatError("bad_request", "The file contains a NUL character.")
+    except RecursionError as exc:
+        raise ChatError("bad_request", "The file is nested too deeply.") from exc
     try:
         document = ExportedConversation.model_validate(data)
     except ValidationError as exc:
         raise ChatError("bad_request", _validation_summary(exc)) from exc
+    if _has_nul(document):  # PostgreSQL cannot store NUL characters
+        raise ChatError("bad_request", "The file contains a NUL character.")
     return _conversation_store(owner=owner, document=document)
+
+
+def _has_nul(document: ExportedConversation) -> bool:
+    """A real NUL in any text to be stored (the six characters `\\u0000` are text)."""
+    texts = [document.title, document.system_prompt]
+    for message in document.messages:
+        texts += [
+            value for value in message.model_dump().values() if isinstance(value, str)
+        ]
+    return any("\x00" in text for text in texts)
 
 
 def _validation_summary(exc: ValidationError) -> str:

@@ -10,6 +10,12 @@ from django.db import models
 from django.utils import timezone
 
 from chat.rendering import render_markdown
+from chat.usage.models import (  # noqa: F401  (the usage models belong to this app)
+    DailyUsage,
+    GroupQuota,
+    UsageEntry,
+    UserQuota,
+)
 
 LAST_USED_PRECISION = timedelta(minutes=1)
 
@@ -90,6 +96,12 @@ class Message(models.Model):
     )
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
+    reasoning = models.TextField(
+        blank=True, help_text="The model's thinking before its answer, kept apart."
+    )
+    reasoning_ms = models.PositiveIntegerField(
+        "thinking time (ms)", null=True, blank=True
+    )
     html = models.TextField(
         blank=True,
         help_text="The reply as sanitized HTML, stored once when it settles.",
@@ -103,6 +115,9 @@ class Message(models.Model):
     )
     genkey = models.CharField(max_length=64, blank=True)
     finish_reason = models.CharField(max_length=16, blank=True)
+    token_count = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Tokens of the content, as the model counts."
+    )
     prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
     ttft_ms = models.PositiveIntegerField(
@@ -162,6 +177,7 @@ class Message(models.Model):
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "duration_ms": self.duration_ms,
+            "reasoning_ms": self.reasoning_ms,
         }
 
 
@@ -212,8 +228,9 @@ class ApiKey(models.Model):
         return key, raw
 
     @classmethod
-    def user_for(cls, raw: str):
-        """The active user a raw key belongs to, or None; compared in constant time."""
+    def active_key_for(cls, raw: str) -> "ApiKey | None":
+        """The active key of an active user that `raw` is, or None; compared in
+        constant time."""
         parts = (raw or "").split("_", 2)
         if len(parts) != 3 or parts[0] != "kc":
             return None
@@ -228,7 +245,13 @@ class ApiKey(models.Model):
         if key.last_used_at is None or now - key.last_used_at > LAST_USED_PRECISION:
             # A minute's precision is plenty, and spares a write per request.
             cls.objects.filter(pk=key.pk).update(last_used_at=now)
-        return key.user
+        return key
+
+    @classmethod
+    def user_for(cls, raw: str):
+        """The active user a raw key belongs to, or None."""
+        key = cls.active_key_for(raw)
+        return key.user if key is not None else None
 
     @property
     def is_active(self) -> bool:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from chat.errors import ChatError, error_message
 from chat.models import Message
+from chat.rendering import render_markdown
 
 CLIENT_FRAMES = ("message", "stop", "regenerate", "continue", "resume", "ping")
 SERVER_FRAMES = (
@@ -16,6 +17,8 @@ SERVER_FRAMES = (
     "queued",
     "start",
     "token",
+    "reasoning",
+    "rewind",
     "end",
     "snapshot",
     "error",
@@ -56,6 +59,17 @@ def token(offset: int, text: str) -> dict:
     return {"type": "token", "offset": offset, "text": text}
 
 
+def reasoning(offset: int, text: str) -> dict:
+    """The model's thinking, apart from the answer; `offset` counts reasoning only."""
+    return {"type": "reasoning", "offset": offset, "text": text}
+
+
+def rewind(offset: int) -> dict:
+    """Drop what you hold of the reply's answer past `offset`: that text was thinking
+    (it follows as `reasoning`)."""
+    return {"type": "rewind", "offset": offset}
+
+
 def error(
     code: str, message: str | None = None, *, message_id: int | None = None, **extra
 ) -> dict:
@@ -67,7 +81,7 @@ def error(
 
 def error_from(exc: ChatError, message_id: int | None = None) -> dict:
     extra = {"retry_after": exc.retry_after} if exc.retry_after else {}
-    return error(exc.code, exc.message, message_id=message_id, **extra)
+    return error(exc.code, exc.message, message_id=message_id, **extra, **exc.details)
 
 
 def pong() -> dict:
@@ -81,6 +95,7 @@ def end(
     status: str,
     finish_reason: str,
     content: str,
+    reasoning: str,
     html: str,
     metrics: dict,
     error_code: str,
@@ -92,6 +107,7 @@ def end(
         "status": status,
         "finish_reason": finish_reason,
         "content": content,
+        "reasoning": reasoning,
         "html": html,
         "metrics": metrics,
         "error_code": error_code,
@@ -104,10 +120,12 @@ def snapshot(
     message_id: int | None,
     status: str,
     content: str,
+    reasoning: str = "",
     intent: str = "",
     intent_source: str = "",
 ) -> dict:
-    """The text of a reply so far; live token frames continue from `offset`."""
+    """The text of a reply so far; live token frames continue from `offset`, reasoning
+    frames from `reasoning_offset`."""
     return {
         "type": "snapshot",
         "conversation_id": conversation_id,
@@ -115,6 +133,8 @@ def snapshot(
         "status": status,
         "content": content,
         "offset": len(content),
+        "reasoning": reasoning,
+        "reasoning_offset": len(reasoning),
         "intent": intent,
         "intent_source": intent_source,
     }
@@ -127,6 +147,7 @@ def message_payload(message: Message) -> dict:
         "conversation_id": message.conversation_id,
         "role": message.role,
         "content": message.content,
+        "reasoning": message.reasoning,
         "html": message.display_html(),
         "status": message.status,
         "intent": message.intent,
@@ -138,18 +159,23 @@ def message_payload(message: Message) -> dict:
     }
 
 
+def reasoning_html(message: Message) -> str:
+    return render_markdown(message.reasoning) if message.reasoning else ""
+
+
 def end_from_message(message: Message) -> dict:
-    """The `end` frame of a settled reply, from its row."""
+    """The `end` frame of a settled reply, from its row (with its thinking as HTML)."""
     return end(
         conversation_id=message.conversation_id,
         message_id=message.pk,
         status=message.status,
         finish_reason=message.finish_reason,
         content=message.content,
+        reasoning=message.reasoning,
         html=message.display_html(),
         metrics=message.metrics(),
         error_code=message.error_code,
-    )
+    ) | {"reasoning_html": reasoning_html(message)}
 
 
 def snapshot_from_message(message: Message) -> dict:
@@ -160,12 +186,14 @@ def snapshot_from_message(message: Message) -> dict:
         message_id=message.pk,
         status=message.status,
         content=message.content,
+        reasoning=message.reasoning,
         intent=message.intent,
         intent_source=message.intent_source,
     )
     if not message.is_pending:
         frame.update(
             html=message.display_html(),
+            reasoning_html=reasoning_html(message),
             metrics=message.metrics(),
             finish_reason=message.finish_reason,
             error_code=message.error_code,
@@ -207,7 +235,7 @@ def parse_client_frame(text_data: str | None, *, max_bytes: int) -> ClientFrame:
         return ClientFrame("message", {"type": "message", "text": text_data})
     try:
         content = json.loads(text_data)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested too deeply
         raise ChatError("bad_request", "This frame is not valid JSON.") from None
     if not isinstance(content, dict) or not isinstance(content.get("type"), str):
         raise ChatError("bad_request", "A JSON frame must be an object with a type.")

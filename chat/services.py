@@ -10,7 +10,11 @@ from django.utils import timezone
 
 from agents.events import ChatTurn
 from chat.errors import ChatError
-from chat.models import Conversation, Message
+from chat.models import ApiKey, Conversation, Message
+from chat.socket.revocation import close_sockets, key_group
+from chat.usage.ledger import usage_record_start, usage_record_tokens
+from chat.usage.models import UsageEntry
+from chat.usage.quotas import reply_allowance_check
 
 TITLE_LENGTH = 60
 
@@ -52,6 +56,11 @@ def conversation_update_settings(
         raise ChatError(
             "bad_request", f"Unknown settings: {', '.join(sorted(unknown))}."
         )
+    limit = settings.CHAT_MAX_MESSAGE_CHARS
+    if len(fields.get("system_prompt") or "") > limit:
+        raise ChatError(
+            "bad_request", f"The system prompt is longer than {limit} characters."
+        )
     for name, value in fields.items():
         setattr(conversation, name, _text_checked(value, name.replace("_", " ")))
     conversation.save(update_fields=list(fields))
@@ -60,6 +69,16 @@ def conversation_update_settings(
 
 def conversation_delete(*, conversation: Conversation) -> None:
     conversation.delete()
+
+
+def api_keys_revoke(*, keys) -> int:
+    """Revoke the active keys among `keys` (a queryset); the sockets opened with them
+    close. Returns how many were revoked."""
+    with transaction.atomic():
+        ids = list(keys.active().select_for_update().values_list("pk", flat=True))
+        ApiKey.objects.filter(pk__in=ids).update(revoked_at=timezone.now())
+        close_sockets(*[key_group(pk) for pk in ids])
+    return len(ids)
 
 
 def message_get(*, user, message_id) -> Message:
@@ -89,94 +108,111 @@ def user_text_validate(text) -> str:
     return text
 
 
-def _rate_limit_check(user) -> None:
-    limit = settings.CHAT_RATE_LIMIT_PER_MINUTE
-    if limit <= 0:
-        return
-    since = timezone.now() - timedelta(seconds=60)
-    recent = list(
-        Message.objects.filter(
-            conversation__owner=user, role=Message.Role.ASSISTANT, created_at__gte=since
-        )
-        .order_by("created_at")
-        .values_list("created_at", flat=True)[:limit]
-    )
-    if len(recent) >= limit:
-        retry_after = max(1, int((recent[0] - since).total_seconds()) + 1)
-        raise ChatError(
-            "rate_limited",
-            f"Too many messages: at most {limit} a minute.",
-            retry_after=retry_after,
-        )
-
-
-def _lock_user(user) -> None:
-    """Serialize a user's reply creation so that 'one pending reply' holds under races."""
+def _reply_admit(user) -> None:
+    """Serialize a user's reply creation so that 'one pending reply' and the ledger's
+    limits hold under races; raise ChatError when one more reply may not start."""
     get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-    if Message.objects.pending().filter(conversation__owner=user).exists():
+    running = (
+        Message.objects.pending()
+        .filter(conversation__owner=user)
+        .select_related("conversation")
+        .first()
+    )
+    if running is not None:  # the page says where, to go to it or stop it
+        where = {"conversation_id": running.conversation_id, "message_id": running.pk}
         raise ChatError(
-            "busy", "A reply is still being written; wait for it or stop it first."
+            "busy",
+            "A reply is still being written; wait for it or stop it first.",
+            details={"running": where | {"title": running.conversation.title}},
         )
-    _rate_limit_check(user)
+    reply_allowance_check(user)
 
 
-def _assistant_create(conversation: Conversation) -> Message:
+def _last_reply_checked(last: Message | None, message_id: int | None) -> None:
+    """A page showing an older reply must not act on the newest one by mistake."""
+    if message_id is not None and (last is None or last.pk != message_id):
+        raise ChatError(
+            "bad_request",
+            f"Message {message_id} is not the last reply of this conversation; "
+            "only the last reply can be regenerated or continued.",
+        )
+
+
+def _assistant_create(conversation: Conversation, *, user, kind: str) -> Message:
     now = timezone.now()
     Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
-    return Message.objects.create(
+    assistant = Message.objects.create(
         conversation=conversation,
         role=Message.Role.ASSISTANT,
         status=Message.Status.QUEUED,
         heartbeat_at=now,
     )
+    usage_record_start(user=user, kind=kind, message_id=assistant.pk)
+    return assistant
 
 
-def exchange_create(*, user, text, conversation_id=None):
-    """Store the user's message and a queued assistant reply, atomically."""
+def exchange_create(*, user, text, conversation_id=None, new_conversation=False):
+    """Store the user's message and a queued assistant reply, atomically (in a new
+    conversation with `new_conversation`: a refused first message leaves nothing)."""
     text = user_text_validate(text)
+    if new_conversation and conversation_id is not None:
+        raise ChatError("bad_request", "Give conversation_id or new_conversation.")
     with transaction.atomic():
-        if conversation_id is None:
+        if new_conversation:
+            conversation = conversation_create(owner=user)
+        elif conversation_id is None:
             conversation = conversation_latest_or_create(user=user)
         else:
             conversation = conversation_get(user=user, conversation_id=conversation_id)
-        _lock_user(user)
+        _reply_admit(user)
         if not conversation.title:
             conversation.title = " ".join(text.split())[:TITLE_LENGTH]
             conversation.save(update_fields=["title"])
         user_message = Message.objects.create(
             conversation=conversation, role=Message.Role.USER, content=text
         )
-        assistant = _assistant_create(conversation)
+        assistant = _assistant_create(
+            conversation, user=user, kind=UsageEntry.Kind.MESSAGE
+        )
     return conversation, user_message, assistant
 
 
-def regeneration_create(*, user, conversation_id):
-    """Replace the last reply of a conversation with a new queued one."""
+def regeneration_create(*, user, conversation_id, message_id=None):
+    """Replace the last reply of a conversation (`message_id`, when given, must be it)
+    with a new queued one."""
     with transaction.atomic():
         conversation = conversation_get(user=user, conversation_id=conversation_id)
-        _lock_user(user)
+        _reply_admit(user)
         last = conversation.messages.order_by("-created_at", "-id").first()
+        _last_reply_checked(last, message_id)
         if last is not None and last.role == Message.Role.ASSISTANT:
             last.delete()
             last = conversation.messages.order_by("-created_at", "-id").first()
         if last is None or last.role != Message.Role.USER:
             raise ChatError("bad_request", "There is no message to answer again.")
-        assistant = _assistant_create(conversation)
+        assistant = _assistant_create(
+            conversation, user=user, kind=UsageEntry.Kind.REGENERATE
+        )
     return conversation, last, assistant
 
 
-def continuation_prepare(*, user, conversation_id) -> tuple[Conversation, Message]:
-    """Reopen the last reply, cut by the length limit, so that it can be continued."""
+def continuation_prepare(
+    *, user, conversation_id, message_id=None
+) -> tuple[Conversation, Message]:
+    """Reopen the last reply (`message_id`, when given, must be it) so that it can be
+    continued."""
     with transaction.atomic():
         conversation = conversation_get(user=user, conversation_id=conversation_id)
-        _lock_user(user)
+        _reply_admit(user)
         last = conversation.messages.order_by("-created_at", "-id").first()
+        _last_reply_checked(last, message_id)
         if last is None or last.role != Message.Role.ASSISTANT or last.is_pending:
             raise ChatError("bad_request", "There is no reply to continue.")
         last.status = Message.Status.QUEUED
         last.heartbeat_at = timezone.now()
         last.html = ""  # the text grows: rendered again when the continuation settles
         last.save(update_fields=["status", "heartbeat_at", "html", "updated_at"])
+        usage_record_start(user=user, kind=UsageEntry.Kind.CONTINUE, message_id=last.pk)
     return conversation, last
 
 
@@ -188,14 +224,23 @@ def history_before(*, message: Message) -> list[ChatTurn]:
         )
         .exclude(role=Message.Role.ASSISTANT, content="")
         .order_by("created_at", "id")
-        .values_list("role", "content")
+        .values_list("role", "content", "token_count")
     )
-    return [ChatTurn(role=role, content=content) for role, content in rows]
+    return [ChatTurn(role, content, tokens) for role, content, tokens in rows]
 
 
-def reply_checkpoint(*, message_id: int, content: str) -> None:
+def message_token_counts(*, counts: dict[int, int]) -> None:
+    """Store each message's token count (counted once, after its reply ended)."""
+    for message_id, count in counts.items():
+        Message.objects.filter(pk=message_id).update(token_count=count)
+
+
+def reply_checkpoint(*, message_id: int, content: str, reasoning: str = "") -> None:
     Message.objects.filter(pk=message_id).update(
-        content=content, heartbeat_at=timezone.now(), updated_at=timezone.now()
+        content=content,
+        reasoning=reasoning,
+        heartbeat_at=timezone.now(),
+        updated_at=timezone.now(),
     )
 
 
@@ -203,10 +248,27 @@ def reply_heartbeat(*, message_ids) -> None:
     Message.objects.filter(pk__in=list(message_ids)).update(heartbeat_at=timezone.now())
 
 
-def reply_update(*, message_id: int, **fields) -> None:
+def reply_update(*, message_id: int, generation_tokens=None, **fields) -> None:
+    """`generation_tokens`: (prompt, completion) tokens of this generation for the quota,
+    when the stored counts cover more (a continued reply counts all its generations)."""
     fields.setdefault("heartbeat_at", timezone.now())
     fields["updated_at"] = timezone.now()
     Message.objects.filter(pk=message_id).update(**fields)
+    if generation_tokens is None and (
+        "prompt_tokens" in fields or "completion_tokens" in fields
+    ):
+        generation_tokens = (
+            fields.get("prompt_tokens"),
+            fields.get("completion_tokens"),
+        )
+    if generation_tokens is not None:
+        # The final write of a generation: its tokens count in the user's quota.
+        prompt_tokens, completion_tokens = generation_tokens
+        usage_record_tokens(
+            message_id=message_id,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+        )
 
 
 def replies_reap(*, stale_seconds: float) -> int:

@@ -3,6 +3,7 @@ the server; the live parts (socket, sidebar actions, settings) are chat/static/c
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -11,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from chat.errors import REGISTRY, error_message
 from chat.models import Conversation, Message
+from chat.rendering import render_markdown
 
 SIDEBAR_LIMIT = 100
 HISTORY_PAGE = 50
@@ -29,6 +31,26 @@ class MessageView:
         return metrics_label(self.message)
 
     @property
+    def reasoning_html(self) -> str:
+        """The settled reply's thinking as sanitized HTML ("" when it has none)."""
+        message = self.message
+        if not message.reasoning or message.is_pending:
+            return ""
+        return render_markdown(message.reasoning)
+
+    @property
+    def thinking_label(self) -> str:
+        message = self.message
+        if not message.content and not message.is_pending:
+            return _("Thought, and ran out of tokens before answering")
+        if message.is_pending:
+            return _("Thinking…")
+        if message.reasoning_ms is None:
+            return _("Thought")
+        seconds = max(1, round(message.reasoning_ms / 1000))
+        return _("Thought for %(seconds)s s") % {"seconds": seconds}
+
+    @property
     def error_text(self) -> str:
         if self.message.status == Message.Status.INTERRUPTED:
             return error_message("interrupted")
@@ -41,14 +63,16 @@ def index(request: HttpRequest) -> HttpResponse:
     owned = Conversation.objects.owned_by(request.user)
     query = request.GET.get("q", "").strip()
     current = _selected_conversation(request, owned)
-    messages, earlier = _history(current, request.GET.get("before"))
+    before = request.GET.get("before")
+    messages, earlier = _history(current, before)
     context = {
         "conversations": owned.search(query)[:SIDEBAR_LIMIT],
         "query": query,
         "current": current,
         "messages": [_message_view(m) for m in messages],
         "earlier_before": messages[0].pk if earlier else None,
-        "page_config": _page_config(current),
+        "older_page": before is not None,
+        "page_config": _page_config(current, latest_page=before is None),
     }
     return render(request, "chat/index.html", context)
 
@@ -104,10 +128,14 @@ def metrics_label(message: Message) -> str:
     return " · ".join(parts)
 
 
-def _page_config(current: Conversation | None) -> dict:
-    """Rendered as a JSON data block (json_script): no inline script for a CSP to allow."""
+def _page_config(current: Conversation | None, *, latest_page: bool) -> dict:
+    """Rendered as a JSON data block (json_script): no inline script for a CSP to allow.
+    `latestPage`: the page ends with the conversation's newest messages (not a page of
+    earlier ones), so new messages and replies are added to it."""
     return {
         "conversationId": current.pk if current else None,
+        "latestPage": latest_page,
+        "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
         "wsPath": "/ws/chat/",
         "apiRoot": "/api/",
         "indexUrl": reverse("chat:index"),
@@ -127,6 +155,10 @@ def ui_strings() -> dict[str, str]:
         "interrupted": _("interrupted"),
         "truncated": _("cut at the token limit"),
         "copy": _("Copy"),
+        "thinking": _("Thinking…"),
+        "thought": _("Thought"),
+        "thought_for": _("Thought for %(seconds)s s"),
+        "thought_unfinished": _("Thought, and ran out of tokens before answering"),
         "m_rate": _("%(rate)s tokens/s"),
         "m_ttft": _("first token after %(ms)s ms"),
         "m_tokens": _("%(count)s tokens"),
@@ -157,4 +189,9 @@ def ui_strings() -> dict[str, str]:
             "Too many messages. Try again in %(seconds)s seconds."
         ),
         "err_unknown": _("Something went wrong."),
+        "busy_here": _("A reply is already being written in this conversation."),
+        "busy_elsewhere": _("A reply is being written in “%(title)s”."),
+        "go_to_it": _("Go to it"),
+        "char_count": _("%(used)s / %(limit)s characters"),
+        "stop_it": _("Stop it"),
     } | {f"err_{code}": str(entry.message) for code, entry in REGISTRY.items()}

@@ -1,13 +1,24 @@
 """The fake KoboldCpp's generation engine: scripts, the generation lock (one slot, or
 several in multi-slot mode, with KoboldCpp's queue of waiters), abort by genkey, and the
-token loop with its scripted delays and faults. `FakeKobold` (tests/fake_kobold.py) adds
-the HTTP server and routing around it."""
+token loop with its scripted delays and faults (kobold_fake/script.py says what a script
+holds). `FakeKobold` (kobold_fake/server.py) adds the HTTP server and routing around it."""
 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
+from kobold_fake.grammar import constrained
+from kobold_fake.payloads import SseFormat, result_body
+from kobold_fake.script import (
+    HTTP_FAULTS,
+    Generation,
+    Limits,
+    Outcome,
+    Script,
+    cut_at_stop,
+    generation_limits,
+    valid_messages,
+)
 from kobold_fake.wire import (
     BAD_INPUT_BODY,
     BUSY_BODY,
@@ -17,126 +28,12 @@ from kobold_fake.wire import (
     BodyWriter,
     Connection,
     Request,
-    SseFormat,
     dumps,
     kobold_head,
     llamacpp_head,
     prompt_text,
-    result_body,
     token_ids,
 )
-
-
-@dataclass
-class Limits:
-    """How far one generation may go: token budget, stop strings, trimming."""
-
-    max_length: int
-    stops: list[str]
-    trim: bool
-
-
-def generation_limits(api: str, body: dict, style: str) -> Limits:
-    """KoboldCpp's defaults: 180 native/completion tokens, 400 chat; /v1 trims stops."""
-    native = api.startswith("native")
-    key, default = ("max_length", 180) if native else ("max_tokens", 400)
-    if api == "text":
-        default = 180
-    max_length = body.get(key, default)
-    if not isinstance(max_length, int) or max_length <= 0:
-        max_length = default
-    stops = body.get("stop_sequence" if native else "stop") or []
-    stops = (
-        [stops] if isinstance(stops, str) else [s for s in stops if isinstance(s, str)]
-    )
-    # /v1 forces trim_stop; 1.102 made it the default when streaming natively.
-    trim = body.get("trim_stop", style != "1.76" and api == "native_stream")
-    return Limits(max_length, stops, bool(trim) or not native)
-
-
-def cut_at_stop(done: str, token: str, limits: Limits) -> tuple[str, bool]:
-    """The part of token to emit and whether a stop sequence ended the generation."""
-    text = done + token
-    hits = []
-    for stop in limits.stops:
-        if stop and (idx := text.find(stop, max(0, len(done) - len(stop) + 1))) >= 0:
-            hits.append((idx, stop))
-    if not hits:
-        return token, False
-    idx, stop = min(hits)
-    end = idx if limits.trim else idx + len(stop)
-    return text[len(done) : max(end, len(done))], True
-
-
-def valid_messages(body: dict) -> bool:
-    """Whether every chat message has a role and content (else 1.76 drops the socket)."""
-    messages = body.get("messages")
-    return isinstance(messages, list) and all(
-        isinstance(m, dict) and "role" in m and "content" in m for m in messages
-    )
-
-
-HTTP_FAULTS = {
-    "http_503": (503, BUSY_BODY),
-    "http_401": (401, UNAUTHORIZED_BODY),
-    "http_500": (500, BAD_INPUT_BODY),
-}
-
-
-@dataclass
-class Script:
-    """What one generation request does."""
-
-    tokens: list[str] = field(default_factory=lambda: ["Hello", " there", "!"])
-    delay: float = 0.0
-    first_token_delay: float = 0.0
-    finish_reason: str = "stop"
-    fault: str | None = None
-    fault_at: int = 1
-
-
-@dataclass
-class Recorded:
-    """One request as received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: bytes
-    json: object = None
-
-
-@dataclass
-class Outcome:
-    """How one generation ended. ended_by: done|stop_sequence|abort|disconnect|fault."""
-
-    genkey: str
-    text: str
-    finish_reason: str | None
-    ended_by: str
-
-
-class Generation:
-    """One generation as abort and generate/check see it."""
-
-    def __init__(self, genkey: str, stream: bool):
-        self.genkey = genkey
-        self.stream = stream
-        self.text = ""
-        self.aborted = False
-        self.client_gone = False
-        self.stop_hit = False
-        self.waiter: asyncio.Future | None = None
-        self.waiting_forever = False
-
-    @property
-    def stopped(self) -> bool:
-        # A non-streamed generation runs on after its client left, like the real one.
-        return self.aborted or (self.stream and self.client_gone)
-
-    def wake(self) -> None:
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
 
 
 class GenerationEngine:
@@ -215,7 +112,7 @@ class GenerationEngine:
             if api == "chat" and not valid_messages(body):
                 return False  # 1.76 drops the connection without any answer
             self.generations.append(body)
-            script = self._next_script(body)
+            script = constrained(self._next_script(body), body.get("grammar"))
             if script.fault == "refuse":
                 return False
             if script.fault in HTTP_FAULTS:
@@ -246,7 +143,13 @@ class GenerationEngine:
             limits = generation_limits(api, body, self.style)
             tokens = self._tokens(gen, script, limits, skip=gen.aborted)
             if stream:
-                return await self._stream(conn, api, gen, tokens, outcome)
+                fmt = SseFormat(
+                    "native" if api == "native_stream" else api,
+                    self.style,
+                    self.model,
+                    reasoning=script.reasoning_content,
+                )
+                return await self._stream(conn, fmt, gen, tokens, outcome)
             return await self._complete(conn, api, body, gen, tokens, outcome)
         finally:
             watcher.cancel()
@@ -310,6 +213,9 @@ class GenerationEngine:
             if index == script.fault_at and script.fault == "drop_mid":
                 yield ("drop",)
                 return
+            if index == script.fault_at and script.fault == "fail":
+                yield ("final", "", "error")
+                return
             if index == script.fault_at and script.fault == "malformed":
                 yield ("raw", MALFORMED_LINE)
             if index == script.fault_at and script.fault == "stall_mid":
@@ -325,10 +231,9 @@ class GenerationEngine:
             yield ("token", text)
         yield ("final", "", "length" if cut else script.finish_reason)
 
-    async def _stream(self, conn, api, gen, tokens, outcome: Outcome) -> bool:
-        fmt = SseFormat(
-            "native" if api == "native_stream" else api, self.style, self.model
-        )
+    async def _stream(
+        self, conn, fmt: SseFormat, gen, tokens, outcome: Outcome
+    ) -> bool:
         if self.style == "llamacpp":
             head = llamacpp_head(200, length=None, stream=True, ms=5)
         else:

@@ -13,13 +13,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from kobold_fake.engine import (
-    Generation,
-    GenerationEngine,
-    Outcome,
-    Recorded,
-    Script,
-)
+from kobold_fake.engine import GenerationEngine
+from kobold_fake.script import Generation, Outcome, Recorded, Script
 from kobold_fake.wire import (
     LLAMACPP_MODEL,
     NOT_FOUND_TEXT,

@@ -1,4 +1,5 @@
-"""Wire format and request rules of the fake KoboldCpp: parsing, headers, SSE payloads.
+"""Wire format of the fake KoboldCpp: request parsing, its tokenizer, the response heads
+(the bodies: kobold_fake/payloads.py).
 
 Mirrors tests/captures (KoboldCpp 1.76), the 1.102 forms and llama-cpp-python 0.3.
 """
@@ -8,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import time
 import uuid
 import zlib
 from dataclasses import dataclass
@@ -226,131 +226,3 @@ def llamacpp_head(status: int, *, length: int | None, stream: bool, ms: int) -> 
     if stream:
         headers.append(("Transfer-Encoding", "chunked"))
     return _head(f"HTTP/1.1 {status} {HTTPStatus(status).phrase}", headers)
-
-
-class SseFormat:
-    """SSE payloads of one stream. api: native|chat|text; style: 1.76|1.102|llamacpp."""
-
-    def __init__(self, api: str, style: str, model: str):
-        self.api = api
-        self.style = style
-        self.model = model
-        self.created = int(time.time())
-        self.id = (
-            f"chatcmpl-{uuid.uuid4()}" if api == "chat" else f"cmpl-{uuid.uuid4()}"
-        )
-
-    def _event(self, text: str, reason: str | None, *, role: bool = False) -> bytes:
-        if self.style == "llamacpp":
-            return self._llamacpp(text, reason, role=role)
-        if reason is None and self.style == "1.76":
-            reason = "null"  # 1.76 streams the string "null" until the last event
-        if self.api == "native":
-            payload = {"token": text, "finish_reason": reason}
-            return b"event: message\ndata: " + dumps(payload) + b"\n\n"
-        choice: dict = {"index": 0, "finish_reason": reason}
-        if self.api == "chat":
-            choice["delta"] = {"role": "assistant", "content": text}
-            kind = "chat.completion.chunk"
-        else:
-            choice["text"] = text
-            kind = "text_completion"
-        chunk = {
-            "id": "koboldcpp",
-            "object": kind,
-            "created": self.created,
-            "model": self.model,
-            "choices": [choice],
-        }
-        return b"data: " + dumps(chunk) + b"\n\n"
-
-    def _llamacpp(self, text: str, reason: str | None, *, role: bool) -> bytes:
-        chunk: dict = {"id": self.id, "model": self.model, "created": self.created}
-        if self.api == "chat":
-            delta = (
-                {"role": "assistant"} if role else ({"content": text} if text else {})
-            )
-            chunk["object"] = "chat.completion.chunk"
-            choice = {"index": 0, "delta": delta, "logprobs": None}
-        else:
-            chunk["object"] = "text_completion"
-            choice = {"text": text, "index": 0, "logprobs": None}
-        chunk["choices"] = [{**choice, "finish_reason": reason}]
-        return b"data: " + dumps(chunk) + b"\n\n"
-
-    def start(self) -> bytes:
-        """What precedes the first token: llama-cpp-python's role-only chunk."""
-        if self.style == "llamacpp" and self.api == "chat":
-            return self._event("", None, role=True)
-        return b""
-
-    def token(self, text: str) -> bytes:
-        """One intermediate event."""
-        return self._event(text, None)
-
-    def final(self, text: str, reason: str) -> bytes:
-        """The last event(s): newer servers split trailing text from the reason."""
-        if self.style == "1.76" or not text:
-            return self._event(text, reason)
-        return self._event(text, None) + self._event("", reason)
-
-    def end(self) -> bytes:
-        """The end marker: none natively, `[DONE]` without a newline in 1.76."""
-        if self.api == "native":
-            return b""
-        return b"data: [DONE]" if self.style == "1.76" else b"data: [DONE]\n\n"
-
-
-def result_body(
-    api: str, style: str, model: str, text: str, reason: str, usage: tuple[int, int]
-) -> bytes:
-    """The non-streamed answer of a generation, with 1.76's placeholder usage."""
-    prompt, completion = usage if style != "1.76" else (100, 100)
-    counts = {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-    }
-    created = int(time.time())
-    if style == "llamacpp":
-        if api == "chat":
-            message = {"content": text, "role": "assistant"}
-            choice = {"index": 0, "message": message, "logprobs": None}
-            head = {"id": f"chatcmpl-{uuid.uuid4()}", "object": "chat.completion"}
-        else:
-            choice = {"text": text, "index": 0, "logprobs": None}
-            head = {"id": f"cmpl-{uuid.uuid4()}", "object": "text_completion"}
-        choices = [{**choice, "finish_reason": reason}]
-        return compact(
-            {
-                **head,
-                "created": created,
-                "model": model,
-                "choices": choices,
-                "usage": counts,
-            }
-        )
-    if api == "native":
-        result: dict = {"text": text, "finish_reason": reason}
-        if style != "1.76":
-            result = {"text": text, "tool_calls": [], "finish_reason": reason}
-            result.update(
-                logprobs=None, prompt_tokens=prompt, completion_tokens=completion
-            )
-        return dumps({"results": [result]})
-    if api == "chat":
-        message = {"role": "assistant", "content": text, "tool_calls": []}
-        choice = {"index": 0, "message": message, "finish_reason": reason}
-        head = {"id": "chatcmpl-A1", "object": "chat.completion"}
-    else:
-        choice = {"text": text, "index": 0, "finish_reason": reason}
-        head = {"id": "cmpl-A1", "object": "text_completion"}
-    return dumps(
-        {
-            **head,
-            "created": created,
-            "model": model,
-            "usage": counts,
-            "choices": [choice],
-        }
-    )

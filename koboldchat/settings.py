@@ -4,11 +4,14 @@ With nothing set it runs as a development server: SQLite, the in-memory channel 
 KoboldCpp at http://127.0.0.1:5001. Production (DJANGO_DEBUG off) must name its secrets.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
+from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from agents.conf import DEFAULTS as AGENTS_DEFAULTS
 from koboldchat.channel_layer import channel_layers_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -48,6 +51,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "ninja",
+    "axes",
+    "csp",
     "agents",
     "chat",
 ]
@@ -62,6 +67,9 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
+    # Last: it turns a login refused by AxesStandaloneBackend into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "koboldchat.urls"
@@ -105,6 +113,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_LAYERS = channel_layers_config(REDIS_URL)
 
+AUTHENTICATION_BACKENDS = [
+    "koboldchat.login_throttle.LoginThrottleBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
@@ -112,6 +124,35 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "login"
+
+# Login throttling (django-axes): a username and address pair that fails
+# AXES_FAILURE_LIMIT times in a row is locked out for the cool-off; staff unlock it in
+# the admin (Axes > Access attempts). Admin logins go through the same check.
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.float("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "koboldchat.login_throttle.lockout_response"
+
+# Password reset mails a link: its pages are served only when mail is configured.
+EMAIL_HOST = env.str("EMAIL_HOST", default="")
+EMAIL_PORT = env.int("EMAIL_PORT", default=25)
+EMAIL_HOST_USER = env.str("EMAIL_HOST_USER", default="")
+EMAIL_HOST_PASSWORD = env.str("EMAIL_HOST_PASSWORD", default="")
+EMAIL_USE_TLS = env.bool("EMAIL_USE_TLS", default=False)
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="koboldchat@localhost")
+
+# Content-Security-Policy (django-csp): everything from our own origin, no inline
+# script, no plugins, never framed.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "frame-ancestors": [NONE],
+        "form-action": [SELF],
+    }
+}
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("fr", "Français")]
@@ -125,7 +166,9 @@ STATIC_ROOT = env.path("DJANGO_STATIC_ROOT", default=BASE_DIR / "staticfiles")
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
 
-if not DEBUG:
+# DJANGO_HTTPS=off: served over plain HTTP on this machine (the run command), so no
+# redirect to https, no HSTS, and cookies a plain-HTTP page can send back.
+if not DEBUG and env.bool("DJANGO_HTTPS", default=True):
     SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
@@ -135,17 +178,36 @@ if not DEBUG:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- KoboldCpp and the LLM layer (agents app) -------------------------------------
-KOBOLDCPP_URL = env.str("KOBOLDCPP_URL", default="http://127.0.0.1:5001").rstrip("/")
-KOBOLDCPP_API = env.str("KOBOLDCPP_API", default="auto")
-KOBOLDCPP_PASSWORD = env.str("KOBOLDCPP_PASSWORD", default="")
-KOBOLDCPP_CHAT_TEMPLATE = env.str("KOBOLDCPP_CHAT_TEMPLATE", default="chatml")
-LLM_FIRST_TOKEN_TIMEOUT = env.float("LLM_FIRST_TOKEN_TIMEOUT", default=60.0)
-LLM_MAX_SILENCE = env.float("LLM_MAX_SILENCE", default=5.0)
-LLM_STREAM_TIMEOUT = env.float("LLM_STREAM_TIMEOUT", default=90.0)
-LLM_BUSY_RETRIES = env.int("LLM_BUSY_RETRIES", default=4)
-INTENT_DETECTION = env.str("INTENT_DETECTION", default="auto")
-INTENT_TIMEOUT = env.float("INTENT_TIMEOUT", default=30.0)
+KOBOLDCPP_URL = env.str(
+    "KOBOLDCPP_URL", default=AGENTS_DEFAULTS["KOBOLDCPP_URL"]
+).rstrip("/")
+KOBOLDCPP_API = env.str("KOBOLDCPP_API", default=AGENTS_DEFAULTS["KOBOLDCPP_API"])
+KOBOLDCPP_PASSWORD = env.str(
+    "KOBOLDCPP_PASSWORD", default=AGENTS_DEFAULTS["KOBOLDCPP_PASSWORD"]
+)
+KOBOLDCPP_CHAT_TEMPLATE = env.str(
+    "KOBOLDCPP_CHAT_TEMPLATE", default=AGENTS_DEFAULTS["KOBOLDCPP_CHAT_TEMPLATE"]
+)
+LLM_FIRST_TOKEN_TIMEOUT = env.float(
+    "LLM_FIRST_TOKEN_TIMEOUT", default=AGENTS_DEFAULTS["LLM_FIRST_TOKEN_TIMEOUT"]
+)
+LLM_MAX_SILENCE = env.float(
+    "LLM_MAX_SILENCE", default=AGENTS_DEFAULTS["LLM_MAX_SILENCE"]
+)
+LLM_STREAM_TIMEOUT = env.float(
+    "LLM_STREAM_TIMEOUT", default=AGENTS_DEFAULTS["LLM_STREAM_TIMEOUT"]
+)
+LLM_BUSY_RETRIES = env.int(
+    "LLM_BUSY_RETRIES", default=AGENTS_DEFAULTS["LLM_BUSY_RETRIES"]
+)
+INTENT_DETECTION = env.str(
+    "INTENT_DETECTION", default=AGENTS_DEFAULTS["INTENT_DETECTION"]
+)
+INTENT_TIMEOUT = env.float("INTENT_TIMEOUT", default=AGENTS_DEFAULTS["INTENT_TIMEOUT"])
 KOBOLDCHAT_EMBEDDED_MODEL = env.str("KOBOLDCHAT_EMBEDDED_MODEL", default="auto")
+# Requests from this machine (127.0.0.1, no credentials, not through a proxy) act as
+# this user on the REST API and the socket: `curl localhost:8001/api/...` just works.
+KOBOLDCHAT_LOCAL_USER = env.str("KOBOLDCHAT_LOCAL_USER", default="")
 # Set by the run command when it started the embedded model (shown in the page).
 KOBOLDCHAT_BACKEND_LABEL = env.str("KOBOLDCHAT_BACKEND_LABEL", default="")
 
@@ -153,8 +215,14 @@ KOBOLDCHAT_BACKEND_LABEL = env.str("KOBOLDCHAT_BACKEND_LABEL", default="")
 CHAT_MAX_MESSAGE_CHARS = env.int("CHAT_MAX_MESSAGE_CHARS", default=16000)
 CHAT_MAX_FRAME_BYTES = env.int("CHAT_MAX_FRAME_BYTES", default=32 * 1024)
 CHAT_MAX_IMPORT_BYTES = env.int("CHAT_MAX_IMPORT_BYTES", default=5 * 1024 * 1024)
+CHAT_MAX_IMPORT_MESSAGES = env.int("CHAT_MAX_IMPORT_MESSAGES", default=5000)
 CHAT_RATE_LIMIT_PER_MINUTE = env.int("CHAT_RATE_LIMIT_PER_MINUTE", default=20)
-BACKEND_CONCURRENCY = env.int("BACKEND_CONCURRENCY", default=1)
+CHAT_DAILY_REPLY_LIMIT = env.int("CHAT_DAILY_REPLY_LIMIT", default=0)
+CHAT_DAILY_TOKEN_LIMIT = env.int("CHAT_DAILY_TOKEN_LIMIT", default=0)
+CHAT_MAX_SOCKETS_PER_USER = env.int("CHAT_MAX_SOCKETS_PER_USER", default=20)
+BACKEND_CONCURRENCY = env.int(
+    "BACKEND_CONCURRENCY", default=AGENTS_DEFAULTS["BACKEND_CONCURRENCY"]
+)
 CHAT_CHECKPOINT_SECONDS = env.float("CHAT_CHECKPOINT_SECONDS", default=1.0)
 CHAT_HEARTBEAT_STALE_SECONDS = env.float("CHAT_HEARTBEAT_STALE_SECONDS", default=30.0)
 CHAT_REAPER_INTERVAL_SECONDS = env.float("CHAT_REAPER_INTERVAL_SECONDS", default=15.0)

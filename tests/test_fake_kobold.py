@@ -220,6 +220,72 @@ def test_version_1_102_forms(make_fake):
     assert (result["prompt_tokens"], result["completion_tokens"]) == (4, 3)
 
 
+def test_version_1_117_failed_generation(make_fake):
+    """1.117's "error" reason: fault "fail" at a token ends the text so far with it,
+    streamed (after JSON null events) and not streamed."""
+    fake = make_fake(version="1.117")
+    fake.push(Script(fault="fail", fault_at=2), Script(fault="fail", fault_at=2))
+    got = exchange(fake, post("/api/extra/generate/stream", {}))
+    assert got.endswith(
+        b'{"token": " there", "finish_reason": null}\n\n'
+        b'event: message\ndata: {"token": "", "finish_reason": "error"}\n\n'
+    )
+    plain = exchange(fake, post("/api/v1/generate", {"prompt": "a"}))
+    result = json.loads(plain.split(b"\r\n\r\n")[1])["results"][0]
+    assert (result["text"], result["finish_reason"]) == ("Hello there", "error")
+    assert fake.outcomes[-1].finish_reason == "error"
+
+
+def test_thinking_as_reasoning_content_on_the_chat_endpoint(make_fake):
+    """Script(reasoning_content=True): the chat stream sends the thinking (between whole
+    token tags) as `delta.reasoning_content` and the tags not at all, like KoboldCpp
+    1.117; the native stream sends every token as text, tags included."""
+    fake = make_fake(version="1.117")
+    tokens = ["<think>", "Let me", " think", "</think>", "Answer"]
+    fake.push(*[Script(tokens=tokens, reasoning_content=True)] * 2)
+    chat = {"messages": [{"role": "user", "content": "hi"}], "stream": True}
+    got = exchange(fake, post("/v1/chat/completions", chat))
+    deltas = [
+        json.loads(line[6:])["choices"][0]["delta"]
+        for line in got.split(b"\n")
+        if line.startswith(b"data: {")
+    ]
+    assert deltas == [
+        {"role": "assistant", "reasoning_content": "Let me"},
+        {"role": "assistant", "reasoning_content": " think"},
+        {"role": "assistant", "content": "Answer"},
+        {"role": "assistant", "content": ""},
+    ]
+    native = exchange(fake, post("/api/extra/generate/stream", {}))
+    assert b'"token": "<think>"' in native and b'"token": "</think>"' in native
+
+
+def test_a_grammar_of_alternatives_constrains_the_reply(make_fake):
+    """`root ::= "a" | "b"`: the reply is the script's text when it is a choice, else
+    the first choice, on every generate route; the body is recorded as sent."""
+    fake = make_fake()
+    grammar = 'root ::= "chat" | "code"'
+    fake.push(Script(tokens=["co", "de"]), Script(tokens=["Hello"]), Script())
+    with httpx.Client(base_url=fake.url) as client:
+        native = {"prompt": "x", "grammar": grammar, "max_length": 4}
+        picked = client.post("/api/v1/generate", json=native).json()
+        first = client.post("/api/v1/generate", json=native).json()
+        chat = {"messages": [{"role": "user", "content": "x"}], "grammar": grammar}
+        openai = client.post("/v1/chat/completions", json=chat).json()
+    assert picked["results"][0]["text"] == "code"
+    assert first["results"][0]["text"] == "chat"
+    assert openai["choices"][0]["message"]["content"] == "chat"
+    assert [g["grammar"] for g in fake.generations] == [grammar] * 3
+    assert fake.generations[0]["max_length"] == 4
+
+
+def test_another_grammar_is_ignored(make_fake):
+    """A GBNF the fake cannot read (rules, character classes) leaves the script."""
+    body = {"prompt": "x", "grammar": 'root ::= [a-z]+ | word\nword ::= "x"'}
+    answer = httpx.post(f"{make_fake().url}/api/v1/generate", json=body).json()
+    assert answer["results"][0]["text"] == "Hello there!"
+
+
 def test_path_matching_like_koboldcpp(make_fake):
     """Trailing slashes are stripped and routes match by suffix; unknown paths 404."""
     fake = make_fake()

@@ -6,7 +6,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
-from chat.api import conversations, keys, simple_chat
+from chat.api import conversations, keys, simple_chat, usage
 from chat.errors import ChatError, error_message
 
 api = NinjaAPI(
@@ -19,6 +19,7 @@ api = NinjaAPI(
 api.add_router("/simple-chat", simple_chat.router)
 api.add_router("/conversations", conversations.router)
 api.add_router("/keys", keys.router)
+api.add_router("/usage", usage.router)
 
 HTTP_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "csrf_failed"}
 

@@ -1,8 +1,10 @@
 """The health check: backend, database and channel layer, each under its own time limit so
-that the whole answer comes within two seconds even when KoboldCpp hangs."""
+that the whole answer comes within two seconds even when KoboldCpp hangs. One probe serves
+every caller of the process for a second: polling the health check cannot load KoboldCpp."""
 
 import asyncio
 import logging
+import time
 from urllib.parse import urlsplit, urlunsplit
 
 from asgiref.sync import sync_to_async
@@ -17,6 +19,8 @@ log = logging.getLogger(__name__)
 
 BACKEND_SECONDS = 1.5
 LOCAL_CHECK_SECONDS = 1.0
+SHARED_SECONDS = 1.0
+_shared: tuple[tuple, float, asyncio.Task] | None = None  # (what, started, the probe)
 
 
 def public_url(url: str) -> str:
@@ -88,6 +92,26 @@ async def channel_layer_ok() -> bool:
 
 
 async def health_report() -> dict:
+    """The last probe if it started less than SHARED_SECONDS ago (or still runs) for
+    the same backend; else a new one."""
+    global _shared
+    what = (
+        asyncio.get_running_loop(),
+        settings.KOBOLDCPP_URL,
+        settings.KOBOLDCPP_API,
+        settings.KOBOLDCHAT_BACKEND_LABEL,
+    )
+    now = time.monotonic()
+    if _shared is not None and _shared[0] == what:
+        _, started, probe = _shared
+        if not probe.done() or now - started < SHARED_SECONDS:
+            return dict(await asyncio.shield(probe))
+    probe = asyncio.create_task(_probe())
+    _shared = (what, now, probe)
+    return dict(await asyncio.shield(probe))
+
+
+async def _probe() -> dict:
     backend, database, layer = await asyncio.gather(
         backend_health(), database_ok(), channel_layer_ok()
     )

@@ -2,9 +2,9 @@
 revoke. Browser session only: a key cannot be used to make more keys."""
 
 from django.http import HttpRequest
-from django.utils import timezone
 from ninja import Path, Router, Status
 
+from chat import services
 from chat.api.auth import session_auth
 from chat.api.conversations import ERRORS, MAX_ID
 from chat.api.schemas import ApiKeyCreatedOut, ApiKeyCreateIn, ApiKeyOut
@@ -29,11 +29,10 @@ def key_create(request: HttpRequest, body: ApiKeyCreateIn):
 
 @router.delete("/{key_id}", response={204: None, **ERRORS})
 def key_revoke(request: HttpRequest, key_id: int = Path(..., ge=1, le=MAX_ID)):
-    """Revoke a key: scripts using it are refused from now on."""
-    key = ApiKey.objects.filter(pk=key_id, user=request.auth).first()
-    if key is None:
+    """Revoke a key: scripts using it are refused from now on, and its open sockets
+    close."""
+    keys = ApiKey.objects.filter(pk=key_id, user=request.auth)
+    if not keys.exists():
         raise ChatError("forbidden", "No such API key.")
-    if key.revoked_at is None:
-        key.revoked_at = timezone.now()
-        key.save(update_fields=["revoked_at"])
+    services.api_keys_revoke(keys=keys)
     return Status(204, None)

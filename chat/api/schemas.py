@@ -1,13 +1,25 @@
 """The shapes the REST API reads and writes (django-ninja schemas), and the conversation
 export format that the API, the admin and the importer share."""
 
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Literal
 
+from django.conf import settings
+from django.utils import timezone
 from ninja import Schema
-from pydantic import ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 TITLE_MAX = 200
+TOKENS_MAX = 10_000_000  # token counts of one message; far above any context size
+MS_MAX = 2**31 - 1  # the largest PositiveIntegerField
+REPLY_CHARS_FACTOR = 8  # a model's reply may be longer than what a user may type
+CLOCK_SKEW = timedelta(minutes=1)  # "now" on the exporting server may run a bit ahead
 
 
 class ErrorOut(Schema):
@@ -58,6 +70,14 @@ class HealthOut(Schema):
     channel_layer: bool
 
 
+class HealthStatusOut(Schema):
+    """What an anonymous caller is told: the status only."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: Literal["ok", "degraded"]
+
+
 class ConversationOut(Schema):
     id: int
     title: str
@@ -86,6 +106,7 @@ class MessageOut(Schema):
     conversation_id: int
     role: str
     content: str
+    reasoning: str
     html: str
     status: str
     intent: str
@@ -136,12 +157,41 @@ class ApiKeyCreateIn(Schema):
 
     name: str = Field("", max_length=100)
 
+    @field_validator("name")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("must not contain a NUL character")
+        return value
+
 
 class ApiKeyCreatedOut(ApiKeyOut):
     key: str = Field(description="The raw key: shown this once, never again.")
 
 
 # --- the export format (version 1) ------------------------------------------------
+# An import gets the limits of live input: CHAT_MAX_MESSAGE_CHARS for what a person
+# writes (REPLY_CHARS_FACTOR times that for the model's replies), bounded numbers, and
+# no date in the future.
+
+
+def _past_date(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=UTC)
+    if value > timezone.now() + CLOCK_SKEW:
+        raise ValueError("is in the future")
+    return value
+
+
+PastDate = Annotated[datetime | None, AfterValidator(_past_date)]
+
+
+def _length_checked(text: str, limit: int, what: str) -> str:
+    if len(text) > limit:
+        raise ValueError(f"{what} is longer than {limit} characters")
+    return text
 
 
 class ExportedMessage(Schema):
@@ -149,6 +199,8 @@ class ExportedMessage(Schema):
 
     role: Literal["system", "user", "assistant"]
     content: str
+    reasoning: str = ""
+    reasoning_ms: int | None = Field(None, ge=0, le=MS_MAX)
     status: Literal[
         "queued", "streaming", "complete", "stopped", "error", "interrupted"
     ] = "complete"
@@ -156,11 +208,20 @@ class ExportedMessage(Schema):
     intent_source: Literal["", "heuristic", "llm", "fallback"] = ""
     finish_reason: str = Field("", max_length=16)
     error_code: str = Field("", max_length=32)
-    prompt_tokens: int | None = Field(None, ge=0)
-    completion_tokens: int | None = Field(None, ge=0)
-    ttft_ms: int | None = Field(None, ge=0)
-    duration_ms: int | None = Field(None, ge=0)
-    created_at: datetime | None = None
+    prompt_tokens: int | None = Field(None, ge=0, le=TOKENS_MAX)
+    completion_tokens: int | None = Field(None, ge=0, le=TOKENS_MAX)
+    ttft_ms: int | None = Field(None, ge=0, le=MS_MAX)
+    duration_ms: int | None = Field(None, ge=0, le=MS_MAX)
+    created_at: PastDate = None
+
+    @model_validator(mode="after")
+    def _lengths(self):
+        limit = settings.CHAT_MAX_MESSAGE_CHARS
+        if self.role == "assistant":
+            limit *= REPLY_CHARS_FACTOR
+        _length_checked(self.content, limit, "content")
+        _length_checked(self.reasoning, limit, "reasoning")
+        return self
 
 
 class ExportedConversation(Schema):
@@ -173,6 +234,30 @@ class ExportedConversation(Schema):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1, le=8192)
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
+    created_at: PastDate = None
+    updated_at: PastDate = None
     messages: list[ExportedMessage]
+
+    @field_validator("system_prompt")
+    @classmethod
+    def _system_prompt_length(cls, value: str) -> str:
+        return _length_checked(value, settings.CHAT_MAX_MESSAGE_CHARS, "system prompt")
+
+    @field_validator("messages", mode="before")
+    @classmethod
+    def _message_count(cls, value):
+        limit = settings.CHAT_MAX_IMPORT_MESSAGES
+        if isinstance(value, list) and len(value) > limit:
+            raise ValueError(f"more than {limit} messages (CHAT_MAX_IMPORT_MESSAGES)")
+        return value
+
+
+class UsageOut(Schema):
+    day: str = Field(description="Today, in the site's time zone (ISO date).")
+    replies: int = Field(description="Replies started today.")
+    tokens: int = Field(description="Prompt and reply tokens of today's replies.")
+    reply_limit: int = Field(description="Replies allowed a day; 0: no limit.")
+    token_limit: int = Field(description="Tokens allowed a day; 0: no limit.")
+    resets_at: str = Field(description="When today's counts start again (ISO).")
+    retry_after: int = Field(description="Seconds until then.")
+    summary: str = Field(description="The same for people, in their language.")

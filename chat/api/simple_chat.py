@@ -3,12 +3,19 @@
 import json
 from collections.abc import AsyncIterator
 
+from asgiref.sync import sync_to_async
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Router, Status
 
-from chat.api.auth import KEY_OR_SESSION
+from chat.api.auth import KEY_OR_SESSION, api_key_auth
 from chat.api.health import health_report
-from chat.api.schemas import ErrorOut, HealthOut, SimpleChatIn, SimpleChatOut
+from chat.api.schemas import (
+    ErrorOut,
+    HealthOut,
+    HealthStatusOut,
+    SimpleChatIn,
+    SimpleChatOut,
+)
 from chat.errors import ChatError
 from chat.models import Message
 from chat.replies.control import reply_start, reply_wait
@@ -78,11 +85,21 @@ async def event_stream(conversation_id: int, message_id: int) -> AsyncIterator[s
 @router.get(
     "/health",
     auth=None,
-    response={200: HealthOut, 503: HealthOut},
+    response={200: HealthOut | HealthStatusOut, 503: HealthOut | HealthStatusOut},
     tags=["health"],
 )
 async def health(request: HttpRequest):
-    """Backend, database and channel layer; 503 when one is down. No login needed;
-    answers within 2 s even when the backend hangs."""
+    """Backend, database and channel layer; 503 when one is down. Answers within 2 s
+    even when the backend hangs. Without a login or an API key, only the status."""
     report = await health_report()
-    return Status(200 if report["status"] == "ok" else 503, report)
+    status = 200 if report["status"] == "ok" else 503
+    if not await _caller_known(request):
+        return Status(status, {"status": report["status"]})
+    return Status(status, report)
+
+
+async def _caller_known(request: HttpRequest) -> bool:
+    """A logged-in browser or a valid API key (GET: no CSRF check to make)."""
+    if (await request.auser()).is_authenticated:
+        return True
+    return await sync_to_async(api_key_auth)(request) is not None

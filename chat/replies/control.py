@@ -50,9 +50,12 @@ def _launch(conversation, assistant, user, **request) -> GenerationJob:
     return job
 
 
-def _exchange(user, text, conversation_id):
+def _exchange(user, text, conversation_id, new_conversation):
     conversation, user_message, assistant = services.exchange_create(
-        user=user, text=text, conversation_id=conversation_id
+        user=user,
+        text=text,
+        conversation_id=conversation_id,
+        new_conversation=new_conversation,
     )
     history = services.history_before(message=user_message)
     return (
@@ -64,7 +67,14 @@ def _exchange(user, text, conversation_id):
     )
 
 
-async def reply_start(*, user, text, conversation_id=None, simple: bool = False):
+async def reply_start(
+    *,
+    user,
+    text,
+    conversation_id=None,
+    new_conversation: bool = False,
+    simple: bool = False,
+):
     """Store the user's message and start the reply job; return (conversation, user
     message, assistant message). Raises ChatError for bad input, busy or rate limit."""
     (
@@ -73,18 +83,21 @@ async def reply_start(*, user, text, conversation_id=None, simple: bool = False)
         assistant,
         history,
         payload,
-    ) = await database_sync_to_async(_exchange)(user, text, conversation_id)
+    ) = await database_sync_to_async(_exchange)(
+        user, text, conversation_id, new_conversation
+    )
     announce = protocol.user_message(conversation.title, payload)
     _launch(
         conversation, assistant, user,
         history=history, text=text, simple=simple, announce=announce,
+        user_message_id=user_message.pk,
     )  # fmt: skip
     return conversation, user_message, assistant
 
 
-def _regeneration(user, conversation_id):
+def _regeneration(user, conversation_id, message_id):
     conversation, user_message, assistant = services.regeneration_create(
-        user=user, conversation_id=conversation_id
+        user=user, conversation_id=conversation_id, message_id=message_id
     )
     return (
         conversation,
@@ -94,29 +107,32 @@ def _regeneration(user, conversation_id):
     )
 
 
-async def reply_regenerate(*, user, conversation_id):
-    """Answer the last user message of a conversation again, replacing the last reply."""
+async def reply_regenerate(*, user, conversation_id, message_id=None):
+    """Answer the last user message of a conversation again, replacing the last reply
+    (`message_id`, when given, must be that reply)."""
     conversation, user_message, assistant, turns = await database_sync_to_async(
         _regeneration
-    )(user, conversation_id)
+    )(user, conversation_id, message_id)
     _launch(
         conversation, assistant, user,
         history=turns[:-1], text=user_message.content, announce=protocol.regenerate(),
+        user_message_id=user_message.pk,
     )  # fmt: skip
     return conversation, user_message, assistant
 
 
-def _continuation(user, conversation_id):
+def _continuation(user, conversation_id, message_id):
     conversation, assistant = services.continuation_prepare(
-        user=user, conversation_id=conversation_id
+        user=user, conversation_id=conversation_id, message_id=message_id
     )
     return conversation, assistant, services.history_before(message=assistant)
 
 
-async def reply_continue(*, user, conversation_id):
-    """Extend the last reply (cut by the length limit); new text is appended to it."""
+async def reply_continue(*, user, conversation_id, message_id=None):
+    """Extend the last reply (cut by the length limit, or stopped; `message_id`, when
+    given, must be that reply); new text is appended to it."""
     conversation, assistant, turns = await database_sync_to_async(_continuation)(
-        user, conversation_id
+        user, conversation_id, message_id
     )
     partial = assistant.content
     _launch(
@@ -124,6 +140,12 @@ async def reply_continue(*, user, conversation_id):
         history=[*turns, ChatTurn(role="assistant", content=partial)],
         text=CONTINUE_INSTRUCTION,
         prefix=partial,
+        earlier_metrics={
+            "completion_tokens": assistant.completion_tokens or assistant.token_count,
+            "duration_ms": assistant.duration_ms,
+            "ttft_ms": assistant.ttft_ms,
+        },
+        reasoning=assistant.reasoning,
         announce=protocol.continued(len(partial)),
     )  # fmt: skip
     return conversation, assistant

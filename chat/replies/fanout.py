@@ -5,6 +5,7 @@ process. Channel-layer failures are logged, never fatal to the reply."""
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 
@@ -23,18 +24,31 @@ def reply_group(message_id: int) -> str:
     return f"reply.{message_id}"
 
 
+@dataclass
+class ReplyText:
+    """The reply's text while it streams: owned by the job, read by the fan-out."""
+
+    content: str = ""
+    reasoning: str = ""
+
+
 class ReplyFanout:
+    """Sends what the job's `ReplyText` holds past what was already sent: the reasoning,
+    then the answer, each with offsets of its own."""
+
     def __init__(
-        self, *, message_id: int, conversation_id: int, user_id: int, sent: int
+        self, *, message_id: int, conversation_id: int, user_id: int, text: ReplyText
     ):
         self.message_id = message_id
         self.conversation_id = conversation_id
         self.user_id = user_id
-        self.sent = sent  # characters already sent in token frames
+        self.text = text
+        self.sent = len(text.content)  # characters already sent in token frames
+        self.reasoning_sent = len(text.reasoning)
         self.layer = get_channel_layer()
-        self._pending: list[str] = []
         self._wake = asyncio.Event()
         self._closing = False
+        self._rewind: int | None = None
 
     async def quietly(self, operation: Awaitable) -> bool:
         """Run a channel-layer or queue operation; a failure is logged, never fatal: the
@@ -58,8 +72,14 @@ class ReplyFanout:
         )
 
     # --- token frames ----------------------------------------------------------------
-    def add_text(self, text: str) -> None:
-        self._pending.append(text)
+    def notify(self) -> None:
+        """The job's text grew: send the new part as soon as possible."""
+        self._wake.set()
+
+    def rewind(self, offset: int) -> None:
+        """The job's answer was cut back to `offset`: tell every client, in order with
+        the token frames (the sender sends it before anything newer)."""
+        self._rewind = offset
         self._wake.set()
 
     async def send_forever(self) -> None:
@@ -71,13 +91,19 @@ class ReplyFanout:
             await self._send_pending()
 
     async def _send_pending(self) -> None:
-        if not self._pending:
-            return
-        text = "".join(self._pending)
-        self._pending.clear()
-        offset = self.sent
-        self.sent += len(text)
-        await self.broadcast(protocol.token(offset, text))
+        if self._rewind is not None:
+            offset, self._rewind = self._rewind, None
+            if offset < self.sent:
+                self.sent = offset
+                await self.broadcast(protocol.rewind(offset))
+        reasoning = self.text.reasoning[self.reasoning_sent :]
+        if reasoning:
+            offset, self.reasoning_sent = self.reasoning_sent, len(self.text.reasoning)
+            await self.broadcast(protocol.reasoning(offset, reasoning))
+        content = self.text.content[self.sent :]
+        if content:
+            offset, self.sent = self.sent, len(self.text.content)
+            await self.broadcast(protocol.token(offset, content))
 
     async def flush(self, sender: asyncio.Task) -> None:
         """Let the sender finish the frame it is sending and what is pending, then end."""

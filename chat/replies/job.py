@@ -10,20 +10,28 @@ import uuid
 from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
-from django.conf import settings
 
 from agents.errors import LLMError
-from agents.events import ChatTurn, Finished, IntentDecided, TextDelta
+from agents.events import (
+    AnswerRetracted,
+    ChatTurn,
+    Finished,
+    IntentDecided,
+    ReasoningDelta,
+    TextDelta,
+)
 from agents.orchestrator import Orchestrator, ReplyOverrides
+from agents.request_body import new_genkey
 from chat import protocol, services
 from chat.models import Message
 from chat.rendering import render_markdown
-from chat.replies.fanout import ReplyFanout
+from chat.replies.checkpoint import checkpoint_forever, store_token_counts_later
+from chat.replies.continuation import merged_metrics, separator
+from chat.replies.fanout import ReplyFanout, ReplyText
 from chat.replies.queue import get_backend_queue
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5.0
 _jobs: dict[int, "GenerationJob"] = {}
 
 
@@ -48,6 +56,9 @@ class ReplyRequest:
     overrides: ReplyOverrides
     simple: bool = False
     prefix: str = ""  # text already in the reply (continue)
+    earlier_metrics: dict = field(default_factory=dict)  # of its generations (continue)
+    reasoning: str = ""  # its reasoning, kept when continued
+    user_message_id: int | None = None  # the message answered (None: continue)
     announce: dict = field(default_factory=dict)  # first frame: what started this reply
 
 
@@ -56,14 +67,15 @@ class GenerationJob:
         self.request = request
         self.message_id = request.message_id
         self.job_id = f"{request.message_id}-{uuid.uuid4().hex[:8]}"
-        self.genkey = f"kc-{uuid.uuid4().hex}"
+        self.genkey = new_genkey()
         self.status = Message.Status.QUEUED
-        self.content = request.prefix
+        # The one owner of the reply's text while it streams (continue: from the prefix).
+        self.text = ReplyText(content=request.prefix, reasoning=request.reasoning)
         self.frames = ReplyFanout(
             message_id=request.message_id,
             conversation_id=request.conversation_id,
             user_id=request.user_id,
-            sent=len(request.prefix),
+            text=self.text,
         )
         self.intent: IntentDecided | None = None
         self.finished: Finished | None = None
@@ -75,6 +87,7 @@ class GenerationJob:
         self._work: asyncio.Task | None = None
         self._started_at = time.monotonic()
         self._first_token_at: float | None = None
+        self._thinking: tuple[float, float] | None = None  # first and last reasoning
 
     # --- lifecycle -----------------------------------------------------------------
     def start(self) -> asyncio.Task:
@@ -91,7 +104,9 @@ class GenerationJob:
         control = asyncio.create_task(
             frames.serve_requests(on_stop=self.stop, snapshot=self.snapshot)
         )
-        ticker = asyncio.create_task(self._ticker())
+        ticker = asyncio.create_task(
+            checkpoint_forever(self.message_id, self.job_id, self.text)
+        )
         sender = asyncio.create_task(frames.send_forever())
         queue = get_backend_queue()
         error: LLMError | None = None
@@ -126,17 +141,31 @@ class GenerationJob:
         await queue.wait_turn(self.job_id, self._announce_position)
         self.status = Message.Status.STREAMING
         self._started_at = time.monotonic()  # metrics measure the model, not the queue
-        log.info("reply %s generating with genkey %s", self.message_id, self.genkey)
+        # Others waiting for the backend: no generation is spent on classifying intent.
+        contended = await queue.others_waiting()
+        log.info(
+            "reply %s generating with genkey %s%s",
+            self.message_id, self.genkey, " (others waiting)" if contended else "",
+        )  # fmt: skip
         orchestrator = Orchestrator()
-        self._abort = orchestrator.service.abort
+        self._service = orchestrator.service
         r = self.request
         run = orchestrator.simple_reply if r.simple else orchestrator.reply
         self._upstream_started = True
         async for event in run(
-            r.history, r.text, overrides=r.overrides, genkey=self.genkey
+            r.history,
+            r.text,
+            overrides=r.overrides,
+            genkey=self.genkey,
+            contended=contended,
         ):
             if isinstance(event, TextDelta):
                 self._on_text(event.text)
+            elif isinstance(event, ReasoningDelta):
+                self._on_reasoning(event.text)
+            elif isinstance(event, AnswerRetracted):
+                self.text.content = self.request.prefix
+                self.frames.rewind(len(self.request.prefix))
             elif isinstance(event, IntentDecided):
                 await self._on_intent(event)
             elif isinstance(event, Finished):
@@ -163,8 +192,25 @@ class GenerationJob:
             return
         if self._first_token_at is None:
             self._first_token_at = time.monotonic()
-        self.content += text
-        self.frames.add_text(text)
+        if self.text.content == self.request.prefix:  # a continuation's first text
+            text = separator(self.request.prefix, text) + text
+        self.text.content += text
+        self.frames.notify()
+
+    def _on_reasoning(self, text: str) -> None:
+        if not text:
+            return
+        now = time.monotonic()
+        if self._first_token_at is None:
+            self._first_token_at = now
+        started = self._thinking[0] if self._thinking else now
+        self._thinking = (started, now)
+        self.text.reasoning += text
+        self.frames.notify()
+
+    @property
+    def content(self) -> str:
+        return self.text.content
 
     async def _announce_position(self, position: int) -> None:
         await self.frames.broadcast(protocol.queued(position))
@@ -175,7 +221,8 @@ class GenerationJob:
             conversation_id=self.request.conversation_id,
             message_id=self.message_id,
             status=self.status,
-            content=self.content[: self.frames.sent],
+            content=self.text.content[: self.frames.sent],
+            reasoning=self.text.reasoning[: self.frames.reasoning_sent],
             intent=self.intent.intent if self.intent else "",
             intent_source=self.intent.source if self.intent else "",
         )
@@ -189,38 +236,13 @@ class GenerationJob:
         if self._work is not None:
             self._work.cancel()
 
-    async def _ticker(self) -> None:
-        """Checkpoint the text about once a second; beat the heart while nothing changes."""
-        queue = get_backend_queue()
-        written, beat = len(self.request.prefix), time.monotonic()
-        while True:
-            await asyncio.sleep(settings.CHAT_CHECKPOINT_SECONDS)
-            now = time.monotonic()
-            try:
-                if len(self.content) != written:
-                    await database_sync_to_async(services.reply_checkpoint)(
-                        message_id=self.message_id, content=self.content
-                    )
-                    written = len(self.content)
-                elif now - beat >= HEARTBEAT_SECONDS:
-                    await database_sync_to_async(services.reply_heartbeat)(
-                        message_ids=[self.message_id]
-                    )
-                else:
-                    continue
-            except Exception:  # the next tick tries again; the final write is apart
-                log.exception("reply %s: checkpoint failed", self.message_id)
-                continue
-            beat = now
-            await self.frames.quietly(queue.keep_alive(self.job_id))
-
     # --- the end ---------------------------------------------------------------------
     async def _finish(self, error: LLMError | None) -> None:
         if self._status_write is not None:
             await asyncio.gather(self._status_write, return_exceptions=True)
         if self._stop_requested and self._upstream_started:
             try:
-                await asyncio.wait_for(self._abort(self.genkey), timeout=2.0)
+                await asyncio.wait_for(self._service.abort(self.genkey), timeout=2.0)
             except Exception:
                 log.exception(
                     "reply %s: abort of %s failed", self.message_id, self.genkey
@@ -237,6 +259,7 @@ class GenerationJob:
         fields = {
             "status": status,
             "content": self.content,
+            "reasoning": self.text.reasoning,
             "html": render_markdown(self.content),
             "finish_reason": reason,
             "error_code": error.code if error else "",
@@ -244,16 +267,26 @@ class GenerationJob:
         }
         if self._first_token_at is not None:
             fields["ttft_ms"] = int((self._first_token_at - self._started_at) * 1000)
+        if self._thinking is not None:
+            fields["reasoning_ms"] = int((self._thinking[1] - self._thinking[0]) * 1000)
+        usage = None
         if self.finished is not None:
             fields["prompt_tokens"] = self.finished.prompt_tokens
             fields["completion_tokens"] = self.finished.completion_tokens
+            usage = (self.finished.prompt_tokens, self.finished.completion_tokens)
+        fields.update(merged_metrics(self.request.earlier_metrics, fields))
         await database_sync_to_async(services.reply_update)(
-            message_id=self.message_id, **fields
+            message_id=self.message_id, generation_tokens=usage, **fields
         )
         message = await database_sync_to_async(Message.objects.get)(pk=self.message_id)
         if error is not None:
             await self.frames.broadcast(protocol.error(error.code, detail=str(error)))
         await self.frames.broadcast(protocol.end_from_message(message))
+        if self._upstream_started and not error:
+            texts = {self.message_id: self.content}
+            if self.request.user_message_id is not None:
+                texts[self.request.user_message_id] = self.request.text
+            store_token_counts_later(self._service, texts)
         log.info(
             "reply %s ended %s (%s chars, reason %r)",
             self.message_id, status, len(self.content), reason,

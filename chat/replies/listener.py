@@ -21,8 +21,14 @@ SNAPSHOT_WAIT_SECONDS = 2.0
 
 
 class FrameFilter:
+    """What one client already has of each reply (answer and reasoning apart), and the
+    frames held back until a reply's snapshot arrives."""
+
+    STREAMS = {"token": "offset", "reasoning": "reasoning_offset"}
+
     def __init__(self):
-        self._delivered: dict[int, int] = {}  # message id -> characters the client has
+        # (message id, frame type) -> characters of that stream the client has
+        self._delivered: dict[tuple[int, str], int] = {}
         self._waiting: dict[int, list[dict]] = {}  # message id -> frames held back
 
     def expect_snapshot(self, message_id: int) -> None:
@@ -35,7 +41,8 @@ class FrameFilter:
     def on_snapshot(self, snapshot: dict) -> list[dict]:
         """The snapshot, then the held-back frames that go past it."""
         message_id = snapshot["message_id"]
-        self._delivered[message_id] = snapshot["offset"]
+        for kind, field in self.STREAMS.items():
+            self._delivered[(message_id, kind)] = snapshot.get(field, 0)
         out = [snapshot]
         for frame in self._waiting.pop(message_id, []):
             out.extend(self.on_frame(frame))
@@ -49,15 +56,20 @@ class FrameFilter:
             return []
         kind = frame.get("type")
         if kind == "end":
-            self._delivered.pop(message_id, None)
-        if kind != "token":
+            for stream in self.STREAMS:
+                self._delivered.pop((message_id, stream), None)
+        if kind == "rewind":
+            key = (message_id, "token")
+            self._delivered[key] = min(self._delivered.get(key, 0), frame["offset"])
+        if kind not in self.STREAMS:
             return [frame]
+        key = (message_id, kind)
         offset, text = frame["offset"], frame["text"]
-        have = self._delivered.get(message_id, offset)
+        have = self._delivered.get(key, offset)
         end = offset + len(text)
         if end <= have:
             return []
-        self._delivered[message_id] = end
+        self._delivered[key] = end
         if offset < have:
             return [{**frame, "offset": have, "text": text[have - offset :]}]
         return [frame]

@@ -58,6 +58,10 @@ class LocalBackendQueue:
     async def positions(self) -> list[str]:
         return list(self._line)
 
+    async def others_waiting(self) -> bool:
+        """Whether some job waits for a turn (the line is longer than the slots)."""
+        return len(self._line) > self.concurrency
+
 
 class RedisBackendQueue:
     """The same line in a Redis sorted set ordered by ticket, shared by every process.
@@ -134,6 +138,10 @@ class RedisBackendQueue:
 
     async def positions(self) -> list[str]:
         return await self._line()
+
+    async def others_waiting(self) -> bool:
+        """Whether some job, of any process, waits for a turn."""
+        return len(await self._line()) > self.concurrency
 
 
 _queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object]" = (

@@ -16,6 +16,7 @@ from chat.replies import control
 from chat.replies.fanout import user_group
 from chat.replies.listener import SNAPSHOT_WAIT_SECONDS, ReplyListener
 from chat.replies.reaper import ensure_reaper
+from chat.socket import revocation, slots
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,29 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.group = user_group(self.user.pk)
         self.listener = ReplyListener(self.channel_name)
         self.tasks: set[asyncio.Task] = set()
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        self.groups_joined: list[str] = []
+        self.holds_slot = await slots.socket_slot_acquire(
+            self.user.pk, self.channel_name
+        )
+        if not self.holds_slot:  # accepted first: a refused handshake has no code
+            await self.accept()
+            return await self.close(code=slots.CLOSE_CODE, reason="Too many sockets.")
+        # The reply frames of the user, and the groups that close it on revocation.
+        self.groups_joined = [self.group, *revocation.socket_groups(self.scope)]
+        for group in self.groups_joined:
+            await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        if not await revocation.credentials_valid(self.scope):
+            return await self.close(code=revocation.CLOSE_CODE)  # ended meanwhile
         ensure_reaper()
         for message in await database_sync_to_async(_pending_replies)(self.user):
             await self._resume(message)
 
     async def disconnect(self, code):
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        if self.holds_slot:
+            await slots.socket_slot_release(self.user.pk, self.channel_name)
         for task in self.tasks:
             task.cancel()
 
@@ -63,6 +79,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             user=self.user,
             text=frame.fields.get("text"),
             conversation_id=frame.optional_integer("conversation_id"),
+            new_conversation=frame.fields.get("new_conversation") is True,
         )
 
     async def on_stop(self, frame: ClientFrame):
@@ -70,12 +87,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def on_regenerate(self, frame: ClientFrame):
         await control.reply_regenerate(
-            user=self.user, conversation_id=frame.integer("conversation_id")
+            user=self.user,
+            conversation_id=frame.integer("conversation_id"),
+            message_id=frame.optional_integer("message_id"),
         )
 
     async def on_continue(self, frame: ClientFrame):
         await control.reply_continue(
-            user=self.user, conversation_id=frame.integer("conversation_id")
+            user=self.user,
+            conversation_id=frame.integer("conversation_id"),
+            message_id=frame.optional_integer("message_id"),
         )
 
     async def on_resume(self, frame: ClientFrame):
@@ -117,6 +138,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def chat_snapshot(self, event):
         await self._send_all(self.listener.on_event(event))
+
+    async def socket_revoke(self, event):
+        """The key, session or user that opened this socket has ended."""
+        await self.close(code=revocation.CLOSE_CODE, reason="Credentials ended.")
 
     # --- helpers ---------------------------------------------------------------------
     async def _send_all(self, frames: list[dict]) -> None:

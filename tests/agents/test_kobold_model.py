@@ -4,16 +4,17 @@ KoboldNativeModel honours ALLOW_MODEL_REQUESTS; tests that mean to reach the fak
 """
 
 import pytest
-from pydantic_ai import Agent, PromptedOutput
+from pydantic_ai import Agent
+from pydantic_ai.messages import ModelRequest, SystemPromptPart, UserPromptPart
 from pydantic_ai.models import override_allow_model_requests
 from pydantic_ai.models.openai import OpenAIChatModel
 
-from agents.builder import IntentDecision
-from agents.errors import BackendUnreachable
+from agents.errors import BackendUnreachable, GenerationFailed
 from agents.http_client import get_llm_http_client
-from agents.kobold_model import KoboldNativeModel, build_model, find_json_object
+from agents.kobold_model import KoboldNativeModel, build_model
 from agents.llm_service import LLMService
 from kobold_fake.server import Script
+from kobold_fake.wire import prompt_text, token_ids
 
 
 @pytest.fixture
@@ -74,18 +75,35 @@ async def test_request_stream_streams_tokens_from_the_sse_endpoint(agent, fake_k
     assert fake_kobold.generations[0]["genkey"]
 
 
-async def test_prompted_output_instructions_reach_the_prompt(
+async def test_a_later_system_prompt_stays_where_it_is(kobold_settings, fake_kobold):
+    """A system prompt after the user's message (a request's instruction turn) is a
+    system turn there, not merged into the first nor turned into user text."""
+    history = [
+        ModelRequest(parts=[SystemPromptPart("Head."), UserPromptPart("Hi")]),
+        ModelRequest(parts=[SystemPromptPart("Answer in one word.")]),
+    ]
+    with override_allow_model_requests(True):
+        await Agent(KoboldNativeModel()).run(message_history=history)
+    assert fake_kobold.generations[0]["prompt"] == (
+        "<|im_start|>system\nHead.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n"
+        "<|im_start|>system\nAnswer in one word.<|im_end|>\n<|im_start|>assistant\n"
+    )
+
+
+async def test_grammar_and_unknown_settings_reach_the_body(
     kobold_settings, fake_kobold
 ):
-    """The JSON schema of a PromptedOutput is in the prompt; noisy JSON still parses."""
-    fake_kobold.push(
-        Script(tokens=['Sure! {"intent": "code", "confidence": 0.8, "language": "en"}'])
-    )
-    agent = Agent(KoboldNativeModel(), output_type=PromptedOutput(IntentDecision))
+    """Settings that are not pydantic-ai's (grammar, genkey) go into the body as they
+    are; max_tokens becomes max_length; extra_body (for /v1) stays out."""
+    settings = {"max_tokens": 4, "grammar": 'root ::= "a" | "b"', "genkey": "G1"}
+    agent = Agent(KoboldNativeModel(), model_settings=settings | {"extra_body": {}})
     with override_allow_model_requests(True):
-        result = await agent.run("fix my loop")
-    assert result.output == IntentDecision(intent="code", confidence=0.8, language="en")
-    assert '"intent"' in fake_kobold.generations[0]["prompt"]
+        assert (await agent.run("pick")).output == "a"
+    body = fake_kobold.generations[0]
+    assert (body["grammar"], body["max_length"], body["genkey"]) == (
+        'root ::= "a" | "b"', 4, "G1",
+    )  # fmt: skip
+    assert "extra_body" not in body and "max_tokens" not in body
 
 
 async def test_model_requests_are_refused_when_not_allowed(agent, fake_kobold):
@@ -113,13 +131,14 @@ async def test_backend_down_raises_backend_unreachable(settings):
 
 
 async def test_build_model_picks_the_api(settings):
-    """build_model gives the native model, or OpenAI's chat model on {URL}/v1."""
+    """build_model gives the native model on the service, or OpenAI's chat model on
+    {URL}/v1 (inside the error translator)."""
     service = LLMService(base_url="http://127.0.0.1:5999", api="native")
     native = build_model("native", service)
     openai = build_model("openai", service)
-    assert isinstance(native, KoboldNativeModel)
+    assert isinstance(native, KoboldNativeModel) and native.service is service
     assert native.base_url == "http://127.0.0.1:5999"
-    assert isinstance(openai, OpenAIChatModel)
+    assert isinstance(openai.wrapped, OpenAIChatModel)
     assert openai.base_url.rstrip("/") == "http://127.0.0.1:5999/v1"
 
 
@@ -138,8 +157,36 @@ async def test_openai_model_talks_to_v1_through_the_shared_client(
     assert not get_llm_http_client().is_closed
 
 
-def test_find_json_object_finds_json_in_prose_and_fences():
-    """The first complete JSON object is found amid text or inside fences."""
-    assert find_json_object('ok ```json\n{"a": [1, 2]}\n``` done') == '{"a": [1, 2]}'
-    assert find_json_object('The answer is {"a": "}"} really') == '{"a": "}"}'
-    assert find_json_object("no json {here") is None
+async def test_the_native_model_uses_the_services_template_choice(make_fake):
+    """Without a template of its own the model asks its service, which chooses once
+    (here Llama 3 from the model name) for every model built on it."""
+    fake = make_fake(model="koboldcpp/Meta-Llama-3-8B-Instruct.Q4_K_M")
+    service = LLMService(base_url=fake.url, api="native", template="auto")
+    with override_allow_model_requests(True):
+        await Agent(build_model("native", service)).run("Hi")
+        await Agent(build_model("native", service)).run("Hi again")
+    assert all(
+        body["prompt"].endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")
+        for body in fake.generations
+    )
+    assert [r.path for r in fake.requests].count("/api/v1/model") == 1
+
+
+async def test_a_plain_reply_reports_koboldcpps_token_counts(make_fake):
+    """KoboldCpp's own prompt_tokens/completion_tokens become the response's usage."""
+    fake = make_fake(version="1.102")
+    service = LLMService(base_url=fake.url, api="native", template="chatml")
+    with override_allow_model_requests(True):
+        result = await Agent(build_model("native", service)).run("Hi")
+    prompt = len(token_ids(prompt_text(fake.generations[-1])))
+    assert (result.usage.input_tokens, result.usage.output_tokens) == (prompt, 3)
+
+
+async def test_a_failed_generation_raises_with_its_text(make_fake):
+    """finish_reason "error" (1.117) raises GenerationFailed keeping the text."""
+    fake = make_fake(version="1.117")
+    fake.push(Script(tokens=["par", "tial", "x"], fault="fail", fault_at=2))
+    service = LLMService(base_url=fake.url, api="native", template="chatml")
+    with override_allow_model_requests(True), pytest.raises(GenerationFailed) as e:
+        await Agent(build_model("native", service)).run("Hi")
+    assert e.value.text == "partial"

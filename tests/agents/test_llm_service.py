@@ -1,7 +1,5 @@
 """LLMService against the fake KoboldCpp: streams, errors, abort, token counts, info."""
 
-import socket
-
 import pytest
 
 from agents.errors import (
@@ -10,31 +8,11 @@ from agents.errors import (
     BackendProtocolError,
     BackendUnreachable,
 )
-from agents.events import ChatTurn, Finished, TextDelta
-from agents.llm_service import GenerationSettings, LLMService
+from agents.events import BusyRetry, Finished, TextDelta
+from agents.llm_service import LLMService
 from kobold_fake.server import Script
 from kobold_fake.wire import LLAMACPP_MODEL, token_ids
-
-MESSAGES = [ChatTurn("system", "Be brief."), ChatTurn("user", "Hi")]
-SETTINGS = GenerationSettings(max_tokens=50, stop=["\nUser:"])
-
-
-def service(fake, **options) -> LLMService:
-    options.setdefault("api", "native")
-    options.setdefault("busy_retries", 2)
-    return LLMService(base_url=fake.url, **options)
-
-
-async def collect(svc: LLMService, genkey: str = "K1") -> list:
-    return [
-        e async for e in svc.stream_chat(MESSAGES, settings=SETTINGS, genkey=genkey)
-    ]
-
-
-def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.agents.services import MESSAGES, SETTINGS, closed_port, collect, service
 
 
 async def test_native_stream_yields_deltas_then_finished(fake_kobold):
@@ -108,10 +86,15 @@ async def test_auto_picks_openai_on_llama_cpp(make_fake):
 
 
 async def test_busy_is_retried_then_succeeds(fake_kobold):
-    """A 503 before any bytes is retried with backoff; the next attempt streams."""
+    """A 503 before any bytes is retried with backoff, announced by a BusyRetry; the
+    next attempt streams."""
     fake_kobold.push(Script(fault="http_503"), Script(tokens=["ok"]))
     events = await collect(service(fake_kobold))
-    assert events == [TextDelta("ok"), Finished("stop")]
+    assert events == [
+        BusyRetry(delay=0.25, attempt=1),
+        TextDelta("ok"),
+        Finished("stop"),
+    ]
     assert len(fake_kobold.generations) == 2
 
 

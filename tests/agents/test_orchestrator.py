@@ -1,40 +1,26 @@
-"""The orchestrator: intent routing with fallback, profiles, and the reply streams.
+"""The orchestrator's replies: the heuristic fast path, profiles and overrides, the
+prompt, and both reply streams under the watchdog (the intent request:
+test_orchestrator_intents.py; the shared prompt start: test_prompt_cache.py).
 
-pydantic-ai test models where no backend is meant to answer the intent agent; the fake
+pydantic-ai test models where no backend is meant to answer an agent; the fake
 KoboldCpp (real HTTP) for the streams and for KoboldNativeModel end to end.
 """
 
 import pytest
-from pydantic_ai.messages import ModelResponse, TextPart
 from pydantic_ai.models import override_allow_model_requests
-from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from agents.errors import PromptTooLong, StreamStalled
+from agents.errors import PromptTooLong, StreamStalled, StreamTimeout
 from agents.events import ChatTurn, Finished, IntentDecided, TextDelta
-from agents.orchestrator import Orchestrator, ReplyOverrides, parse_intent_output
-from agents.profiles import PROFILES, profile_for
+from agents.orchestrator import Orchestrator, ReplyOverrides
+from agents.profiles import PROFILES, SYSTEM_PROMPT, profile_for, system_prompt
 from kobold_fake.server import Script
+from tests.agents.orchestration import answering, collect, decide
 
 
 @pytest.fixture
 def auto_intents(kobold_settings):
     kobold_settings.INTENT_DETECTION = "auto"
     return kobold_settings
-
-
-def answering(text: str, calls: list | None = None) -> FunctionModel:
-    """A FunctionModel that always answers `text` (and records its calls)."""
-
-    def answer(messages, info: AgentInfo) -> ModelResponse:
-        if calls is not None:
-            calls.append(messages)
-        return ModelResponse(parts=[TextPart(text)])
-
-    return FunctionModel(answer)
-
-
-async def collect(events) -> list:
-    return [event async for event in events]
 
 
 # --- heuristic fast path ------------------------------------------------------------
@@ -46,9 +32,7 @@ async def test_smalltalk_is_one_short_generation(auto_intents, fake_kobold, text
     calls: list = []
     orchestrator = Orchestrator(model=answering("{}", calls))
     events = await collect(orchestrator.reply([], text, genkey="KEY1"))
-    assert events[0] == IntentDecided(
-        "smalltalk", "heuristic", 0.95, "fr" if text != "thanks!" else "en"
-    )
+    assert events[0] == IntentDecided("smalltalk", "heuristic")
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Hello there!"
     assert calls == []
     assert len(fake_kobold.generations) == 1
@@ -97,103 +81,29 @@ async def test_slash_command_routes_and_is_stripped(kobold_settings, fake_kobold
 async def test_heuristic_mode_never_calls_the_model(kobold_settings):
     """INTENT_DETECTION=heuristic: even an ambiguous message skips the intent agent."""
     calls: list = []
-    orchestrator = Orchestrator(model=answering('{"intent": "code"}', calls))
-    decided = await orchestrator.detect_intent("Explain black holes", [])
+    orchestrator = Orchestrator(model=answering("code", calls))
+    decided = await decide(orchestrator, "Explain black holes")
     assert (decided.intent, decided.source, calls) == ("chat", "heuristic", [])
 
 
 async def test_llm_mode_skips_the_fast_path(kobold_settings):
     """INTENT_DETECTION=llm: even "coucou" goes to the intent agent."""
     kobold_settings.INTENT_DETECTION = "llm"
-    orchestrator = Orchestrator(model=answering('{"intent": "chat", "language": "fr"}'))
-    decided = await orchestrator.detect_intent("coucou", [])
-    assert (decided.intent, decided.source, decided.language) == ("chat", "llm", "fr")
-
-
-# --- the intent agent and its fallbacks ------------------------------------------------
-
-
-async def test_intent_from_clean_json(auto_intents):
-    """Clean JSON from the intent agent decides the intent, source "llm"."""
-    model = answering('{"intent": "code", "confidence": 0.9, "language": "en"}')
-    decided = await Orchestrator(model=model).detect_intent("Explain black holes", [])
-    assert decided == IntentDecided("code", "llm", 0.9, "en")
-
-
-async def test_intent_from_json_inside_noisy_text(auto_intents, fake_kobold):
-    """KoboldNativeModel end to end: prose and fences around the JSON still give "llm"."""
-    fake_kobold.push(
-        Script(
-            tokens=['Sure!\n```json\n{"intent": "creative", "confidence": 0.7}\n```']
-        ),
-        Script(tokens=["Once", " upon", " a time"]),
-    )
-    with override_allow_model_requests(True):
-        events = await collect(Orchestrator().reply([], "the sea, please", genkey="G"))
-    assert events[0] == IntentDecided("creative", "llm", 0.7, "en")
-    assert [g["genkey"] == "G" for g in fake_kobold.generations] == [False, True]
-    assert fake_kobold.generations[1]["max_length"] == PROFILES["creative"].max_tokens
-
-
-async def test_fallback_on_timeout_aborts_the_intent_generation(
-    auto_intents, fake_kobold
-):
-    """The intent agent slower than INTENT_TIMEOUT: "fallback", its generation aborted,
-    and the reply still streams."""
-    auto_intents.INTENT_TIMEOUT = 0.3
-    fake_kobold.push(Script(first_token_delay=5.0), Script())
-    with override_allow_model_requests(True):
-        events = await collect(Orchestrator().reply([], "Explain tides", genkey="R"))
-    assert (events[0].intent, events[0].source) == ("chat", "fallback")
-    assert fake_kobold.aborts[0] == fake_kobold.generations[0]["genkey"]
-    assert isinstance(events[-1], Finished)
-
-
-async def test_fallback_on_invalid_output(auto_intents, caplog):
-    """Output that is not an IntentDecision (retries exhausted): "fallback", logged."""
-    orchestrator = Orchestrator(model=answering("I think it is about code."))
-    decided = await orchestrator.detect_intent("def f(): pass  # why?", [])
-    assert (decided.intent, decided.source) == ("code", "fallback")
-    assert "UnexpectedModelBehavior" in caplog.text
-
-
-async def test_fallback_on_backend_down(auto_intents):
-    """KoboldCpp not running: the intent agent fails, the heuristic answers."""
-    auto_intents.KOBOLDCPP_URL = "http://127.0.0.1:9"
-    auto_intents.LLM_BUSY_RETRIES = 0
-    with override_allow_model_requests(True):
-        decided = await Orchestrator().detect_intent("write a poem about rain", [])
-    assert (decided.intent, decided.source) == ("creative", "fallback")
-
-
-@pytest.mark.parametrize(
-    "output",
-    [
-        '{"intent": "summarize"}',
-        'Here you go:\n```json\n{"intent": "summarize"}\n```',
-        'The JSON is {"intent": "summarize"} as asked.',
-        {"intent": "summarize"},
-    ],
-)
-def test_parse_intent_output_accepts_json_text_fences_and_dicts(output):
-    """A str output is parsed as JSON, bare, fenced or amid text."""
-    assert parse_intent_output(output).intent == "summarize"
-
-
-def test_parse_intent_output_refuses_text_without_json():
-    """No JSON object at all is a ValueError (which the orchestrator turns into a fallback)."""
-    with pytest.raises(ValueError):
-        parse_intent_output("summarize")
+    decided = await decide(Orchestrator(model=answering("chat")), "coucou")
+    assert (decided.intent, decided.source) == ("chat", "llm")
 
 
 # --- profiles, prompt and stream limits ---------------------------------------------------
 
 
-def test_overrides_win_over_the_profile():
-    """Conversation overrides replace the profile's values; None keeps them."""
-    profile = profile_for("code", ReplyOverrides(system_prompt="Pirate.", max_tokens=9))
-    assert (profile.system_prompt, profile.max_tokens) == ("Pirate.", 9)
+def test_overrides_win_over_the_profile_and_the_system_prompt():
+    """Conversation overrides replace the profile's values and the system prompt;
+    None keeps them."""
+    overrides = ReplyOverrides(system_prompt="Pirate.", max_tokens=9)
+    profile = profile_for("code", overrides)
+    assert (system_prompt(overrides), profile.max_tokens) == ("Pirate.", 9)
     assert profile.temperature == PROFILES["code"].temperature
+    assert system_prompt(ReplyOverrides(max_tokens=9)) == SYSTEM_PROMPT
     assert profile_for("unknown") == PROFILES["chat"]
 
 
@@ -247,34 +157,85 @@ async def test_a_stalled_reply_raises_and_aborts(kobold_settings, fake_kobold):
 
 async def test_simple_reply_yields_one_delta_from_the_simple_agent(kobold_settings):
     """simple_reply: IntentDecided, the agent's whole text as one TextDelta, Finished."""
-    orchestrator = Orchestrator(model=answering("Salut !"))
+    orchestrator = Orchestrator(model=answering("Salut ! Ça va ?"))
     events = await collect(orchestrator.simple_reply([], "coucou", genkey="S"))
     assert [type(e) for e in events] == [IntentDecided, TextDelta, Finished]
-    assert events[1] == TextDelta("Salut !")
+    assert events[1] == TextDelta("Salut ! Ça va ?")
     assert events[2].completion_tokens == await orchestrator.service.count_tokens(
-        "Salut !"
+        "Salut ! Ça va ?"
     )
 
 
-async def test_simple_reply_is_one_native_generation_with_the_genkey(
+async def test_simple_reply_streams_one_native_generation_with_the_genkey(
     kobold_settings, fake_kobold
 ):
-    """Against KoboldCpp: one non-streamed /api/v1/generate carrying the caller's genkey."""
+    """Against KoboldCpp: one streamed generation carrying the caller's genkey, whose
+    deltas come out joined."""
     with override_allow_model_requests(True):
         events = await collect(Orchestrator().simple_reply([], "coucou", genkey="S1"))
     assert events[1] == TextDelta("Hello there!")
+    assert events[2].finish_reason == "stop"
     assert [g["genkey"] for g in fake_kobold.generations] == ["S1"]
     assert fake_kobold.generations[0]["max_length"] == 60
-    assert "/api/v1/generate" in [r.path for r in fake_kobold.requests]
+    paths = [r.path for r in fake_kobold.requests]
+    assert "/api/extra/generate/stream" in paths and "/api/v1/generate" not in paths
 
 
 async def test_simple_reply_on_the_openai_api_sends_the_genkey(
     kobold_settings, fake_kobold
 ):
-    """KOBOLDCPP_API=openai: one /v1/chat/completions that carries the genkey too."""
+    """KOBOLDCPP_API=openai: one streamed /v1/chat/completions carrying the genkey."""
     kobold_settings.KOBOLDCPP_API = "openai"
     with override_allow_model_requests(True):
         events = await collect(Orchestrator().simple_reply([], "coucou", genkey="S2"))
     assert events[1] == TextDelta("Hello there!")
-    assert [g["genkey"] for g in fake_kobold.generations] == ["S2"]
+    body = fake_kobold.generations[0]
+    assert (body["genkey"], body["stream"]) == ("S2", True)
+    assert body["max_tokens"] == PROFILES["smalltalk"].max_tokens
     assert "/v1/chat/completions" in [r.path for r in fake_kobold.requests]
+
+
+async def simple_events(genkey: str) -> tuple[list, Exception]:
+    """The events of simple_reply("hello") until it raises, and the error."""
+    events: list = []
+    with override_allow_model_requests(True), pytest.raises(Exception) as caught:
+        async for event in Orchestrator().simple_reply([], "hello", genkey=genkey):
+            events.append(event)
+    return events, caught.value
+
+
+async def test_simple_reply_without_a_first_token_stalls_and_aborts(
+    kobold_settings, fake_kobold
+):
+    """A hung KoboldCpp (no first token): StreamStalled after IntentDecided, within
+    LLM_FIRST_TOKEN_TIMEOUT, and the genkey aborted upstream."""
+    kobold_settings.LLM_FIRST_TOKEN_TIMEOUT = 0.3
+    fake_kobold.push(Script(fault="stall_before_first"))
+    events, error = await simple_events("HANG")
+    assert isinstance(error, StreamStalled)
+    assert [type(e) for e in events] == [IntentDecided]
+    assert "HANG" in fake_kobold.aborts
+
+
+async def test_simple_reply_silent_mid_reply_stalls_and_aborts(
+    kobold_settings, fake_kobold
+):
+    """Silence after the first token longer than LLM_MAX_SILENCE: StreamStalled, the
+    genkey aborted, no partial TextDelta."""
+    kobold_settings.LLM_MAX_SILENCE = 0.3
+    fake_kobold.push(Script(tokens=["Hel", "lo"], fault="stall_mid"))
+    events, error = await simple_events("QUIET")
+    assert isinstance(error, StreamStalled) and "silent" in str(error)
+    assert [type(e) for e in events] == [IntentDecided]
+    assert "QUIET" in fake_kobold.aborts
+
+
+async def test_simple_reply_longer_than_the_total_limit_times_out(
+    kobold_settings, fake_kobold
+):
+    """A reply that keeps coming past LLM_STREAM_TIMEOUT: StreamTimeout, aborted."""
+    kobold_settings.LLM_STREAM_TIMEOUT = 0.5
+    fake_kobold.push(Script(tokens=["tok "] * 100, delay=0.05))
+    events, error = await simple_events("LONG")
+    assert isinstance(error, StreamTimeout)
+    assert "LONG" in fake_kobold.aborts

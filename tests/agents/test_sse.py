@@ -6,7 +6,7 @@ import logging
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agents.events import Finished, TextDelta
+from agents.events import Finished, ReasoningDelta, TextDelta
 from agents.sse import SSEEvent, SSEParser, StreamDecoder
 
 
@@ -86,6 +86,15 @@ def test_native_string_null_is_not_a_finish():
     assert events == [TextDelta("a"), TextDelta("b"), TextDelta("c"), Finished("stop")]
 
 
+def test_native_error_reason_is_a_finish():
+    """KoboldCpp 1.117's "error" ends the stream like any other reason (the transport
+    turns it into GenerationFailed)."""
+    decoder = StreamDecoder("native")
+    events = decoder.feed(native("par", None) + native("", "error") + native("x"))
+    assert events == [TextDelta("par"), Finished("error")]
+    assert decoder.finished == Finished("error")
+
+
 def test_native_final_event_carries_text_and_reason():
     """The last native event's text comes before its Finished."""
     assert decode("native", native("end", "length")) == [
@@ -116,6 +125,27 @@ def test_openai_role_only_and_empty_final_chunks():
         b"data: [DONE]\n\n",
     )
     assert events == [TextDelta("x"), Finished("stop")]
+
+
+def test_openai_reasoning_content_is_a_reasoning_delta():
+    """Newer KoboldCpp and llama.cpp send the thinking as `delta.reasoning_content`
+    (content absent or null): it comes out as ReasoningDelta, before any content of
+    the same delta."""
+    thinking = {"role": "assistant", "content": None, "reasoning_content": "Hm"}
+    both = {"reasoning_content": ", ok.", "content": "Hi"}
+    chunks = [
+        f"data: {json.dumps({'choices': [{'delta': d}]})}\n\n".encode()
+        for d in (thinking, {"reasoning_content": "m"}, both)
+    ]
+    events = decode("openai", *chunks, openai("!", "stop"))
+    assert events == [
+        ReasoningDelta("Hm"),
+        ReasoningDelta("m"),
+        ReasoningDelta(", ok."),
+        TextDelta("Hi"),
+        TextDelta("!"),
+        Finished("stop"),
+    ]
 
 
 def test_done_with_spaces_ends_the_stream():

@@ -77,7 +77,6 @@ def template_database(tmp_path_factory) -> Path:
     database = tmp_path_factory.mktemp("browser-db") / "template.sqlite3"
     env = _environment(database, "http://127.0.0.1:9")
     _manage(env, "migrate", "--noinput")
-    _manage(env, "compile_translations")
     create = "; ".join(
         f"get_user_model().objects.create_user({name!r}, password={PASSWORD!r})"
         for name in USERS
@@ -105,12 +104,18 @@ def _wait_until_up(
 
 
 @pytest.fixture
-def chat_server(template_database, tmp_path, fake_kobold) -> LiveServer:
+def server_env() -> dict[str, str]:
+    """More environment for the Daphne under test (a test module may override this)."""
+    return {}
+
+
+@pytest.fixture
+def chat_server(template_database, tmp_path, fake_kobold, server_env) -> LiveServer:
     """Daphne serving the whole app (HTTP and /ws/chat/) against the fake KoboldCpp."""
     database = tmp_path / "db.sqlite3"
     shutil.copy(template_database, database)
     port = _free_port()
-    env = _environment(database, fake_kobold.url)
+    env = _environment(database, fake_kobold.url) | server_env
     log = tmp_path / "daphne.log"  # a file, not a pipe: a full pipe would block Daphne
     with log.open("wb") as stderr:
         process = subprocess.Popen(

@@ -54,9 +54,11 @@ async def open_socket(
     path: str = "/ws/chat/",
     origin: str | None = None,
     cookie: str | None = None,
+    host: str = "127.0.0.1:8001",
 ):
-    """A connected communicator (or the refused one, with connected False)."""
-    headers = []
+    """A connected communicator (or the refused one, with connected False), sending
+    the Host header every real client sends."""
+    headers = [(b"host", host.encode())]
     if raw_key:
         headers.append((b"authorization", f"Bearer {raw_key}".encode()))
     if origin:

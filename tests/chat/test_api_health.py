@@ -1,5 +1,6 @@
 """GET /api/simple-chat/health in each backend state: up, down, hanging, busy; always
-within two seconds, without login, and without credentials in the URL."""
+within two seconds, and without credentials in the URL. The details are for a logged-in
+caller (an API key here); anonymous callers get the status only (tests/security)."""
 
 import asyncio
 import socket
@@ -15,9 +16,15 @@ from kobold_fake.server import FakeKobold, Script
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-async def get_health() -> tuple[int, dict, float]:
+@pytest.fixture
+def caller(make_user, make_key) -> dict[str, str]:
+    """The headers of a caller with an API key: the one who gets the details."""
+    return {"Authorization": f"Bearer {make_key(make_user())}"}
+
+
+async def get_health(headers: dict[str, str]) -> tuple[int, dict, float]:
     started = time.monotonic()
-    response = await AsyncClient().get("/api/simple-chat/health")
+    response = await AsyncClient().get("/api/simple-chat/health", headers=headers)
     return response.status_code, response.json(), time.monotonic() - started
 
 
@@ -27,9 +34,9 @@ def closed_port_url() -> str:
         return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
-async def test_up_is_200_with_backend_details(kobold_settings, fake_kobold):
+async def test_up_is_200_with_backend_details(kobold_settings, fake_kobold, caller):
     """A running KoboldCpp gives 200 ok with its model, version and context."""
-    status, body, _ = await get_health()
+    status, body, _ = await get_health(caller)
     assert status == 200 and body["status"] == "ok"
     backend = body["backend"]
     assert backend["reachable"] is True and backend["url"] == fake_kobold.url
@@ -42,32 +49,34 @@ async def test_up_is_200_with_backend_details(kobold_settings, fake_kobold):
     assert body["database"] is True and body["channel_layer"] is True
 
 
-async def test_down_is_503_degraded(settings):
+async def test_down_is_503_degraded(settings, caller):
     """Nothing listening: 503 degraded, the other checks still reported."""
     settings.KOBOLDCPP_URL = closed_port_url()
     settings.KOBOLDCPP_API = "native"
-    status, body, _ = await get_health()
+    status, body, _ = await get_health(caller)
     assert status == 503 and body["status"] == "degraded"
     assert body["backend"]["reachable"] is False
     assert body["backend"]["error"] == "backend_unreachable"
     assert body["database"] is True and body["channel_layer"] is True
 
 
-async def test_hanging_backend_still_answers_within_two_seconds(settings):
+async def test_hanging_backend_still_answers_within_two_seconds(settings, caller):
     """A KoboldCpp that accepts and never answers costs at most the time limit."""
     server = FakeKobold(hang=True)
     server.start()
     try:
         settings.KOBOLDCPP_URL = server.url
         settings.KOBOLDCPP_API = "native"
-        status, body, elapsed = await get_health()
+        status, body, elapsed = await get_health(caller)
     finally:
         server.stop()
     assert status == 503 and body["backend"]["reachable"] is False
     assert elapsed < 2.0
 
 
-async def test_busy_backend_is_reachable_and_not_idle(kobold_settings, fake_kobold):
+async def test_busy_backend_is_reachable_and_not_idle(
+    kobold_settings, fake_kobold, caller
+):
     """While KoboldCpp generates, health stays 200 and says it is not idle."""
     fake_kobold.push(Script(tokens=["slow"], first_token_delay=5))
     async with httpx.AsyncClient(base_url=fake_kobold.url) as client:
@@ -75,23 +84,23 @@ async def test_busy_backend_is_reachable_and_not_idle(kobold_settings, fake_kobo
             client.post("/api/v1/generate", json={"prompt": "hi", "max_length": 5})
         )
         assert await fake_kobold.await_until(lambda: fake_kobold.generations)
-        status, body, _ = await get_health()
+        status, body, _ = await get_health(caller)
         generation.cancel()
     assert status == 200 and body["backend"]["idle"] is False
 
 
-async def test_url_never_shows_credentials(kobold_settings, fake_kobold):
+async def test_url_never_shows_credentials(kobold_settings, fake_kobold, caller):
     """user:password in KOBOLDCPP_URL is left out of the URL and the label."""
     kobold_settings.KOBOLDCPP_URL = fake_kobold.url.replace("//", "//me:s3cret@")
-    _, body, _ = await get_health()
+    _, body, _ = await get_health(caller)
     assert "s3cret" not in str(body)
     assert body["backend"]["url"] == fake_kobold.url
 
 
-async def test_label_setting_names_the_backend(kobold_settings):
+async def test_label_setting_names_the_backend(kobold_settings, caller):
     """KOBOLDCHAT_BACKEND_LABEL (set by the run command) is reported as is."""
     kobold_settings.KOBOLDCHAT_BACKEND_LABEL = "embedded SmolLM2 (llama.cpp)"
-    _, body, _ = await get_health()
+    _, body, _ = await get_health(caller)
     assert body["backend"]["label"] == "embedded SmolLM2 (llama.cpp)"
 
 

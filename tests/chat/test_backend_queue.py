@@ -104,3 +104,21 @@ async def test_redis_line_skips_entries_of_a_dead_process():
     await asyncio.wait_for(queue.wait_turn("live", noop), 2)
     await queue.release("live")
     assert await queue.positions() == []
+
+
+async def test_others_waiting_tells_whether_anyone_waits_for_a_turn(make_queue):
+    """A running job alone: nobody waits; a second one in line: someone does."""
+    queue = make_queue()
+
+    async def ignore(position):
+        pass
+
+    await queue.wait_turn("a", ignore)
+    assert not await queue.others_waiting()
+    waiting = asyncio.create_task(queue.wait_turn("b", ignore))
+    await joined(queue, "b")
+    assert await queue.others_waiting()
+    await queue.release("a")
+    await waiting
+    assert not await queue.others_waiting()
+    await queue.release("b")

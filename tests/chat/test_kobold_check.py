@@ -26,6 +26,7 @@ def point_at(settings, url: str, *, api: str = "auto", password: str = "") -> No
     settings.KOBOLDCPP_API = api
     settings.KOBOLDCPP_PASSWORD = password
     settings.KOBOLDCHAT_BACKEND_LABEL = ""
+    settings.KOBOLDCPP_CHAT_TEMPLATE = "auto"
 
 
 def test_healthy_backend_reports_everything(settings, fake_kobold):
@@ -37,6 +38,10 @@ def test_healthy_backend_reports_everything(settings, fake_kobold):
     assert "version     1.76" in output
     assert "context     2048 tokens" in output
     assert "auth        not protected" in output
+    assert (
+        "format      chatml (model name 'koboldcpp/SmolLM2-135M-Instruct.Q4_1' "
+        "matched pattern 'smollm')"
+    ) in output
     assert "'Hello there!'" in output
     assert "first token" in output and "3 tokens" in output
     assert "OK:" in output
@@ -49,6 +54,7 @@ def test_llamacpp_server_is_checked_over_the_openai_api(settings, make_fake):
     point_at(settings, server.url)
     output = run_check()
     assert "API         openai" in output
+    assert "format      the server's own (OpenAI API)" in output
     assert "OK:" in output
 
 
@@ -107,4 +113,23 @@ def test_stalled_generation_fails_and_is_aborted(settings, fake_kobold):
     point_at(settings, fake_kobold.url, api="native")
     with pytest.raises(CommandError, match="no answer within 0.5 s"):
         run_check("--generation-timeout", "0.5")
-    assert any(key and key.startswith("kobold_check-") for key in fake_kobold.aborts)
+    assert fake_kobold.aborts == [fake_kobold.generations[-1]["genkey"]]
+
+
+def test_an_override_is_reported_as_such(settings, fake_kobold):
+    """KOBOLDCPP_CHAT_TEMPLATE names the format, and the report says it was set."""
+    point_at(settings, fake_kobold.url)
+    settings.KOBOLDCPP_CHAT_TEMPLATE = "llama3"
+    assert "format      llama3 (KOBOLDCPP_CHAT_TEMPLATE=llama3)" in run_check()
+    assert "<|start_header_id|>" in fake_kobold.generations[-1]["prompt"]
+
+
+def test_newer_koboldcpp_is_reported_applying_its_own_template(settings, make_fake):
+    """On KoboldCpp 1.102 the format is the server's, through its placeholders."""
+    server = make_fake(version="1.102")
+    point_at(settings, server.url)
+    output = run_check()
+    assert (
+        "format      server (KoboldCpp 1.102 fills the {{[INPUT]}}/{{[OUTPUT]}} "
+        "placeholders with its own template)"
+    ) in output

@@ -142,7 +142,13 @@ def test_existing_superuser_is_left_alone(django_user_model):
 def _launch(tmp_path: Path, **env: str) -> tuple[subprocess.Popen, int]:
     database = f"sqlite:///{tmp_path / 'db.sqlite3'}"
     port = embedded_model.free_port()
-    full_env = {**os.environ, "DATABASE_URL": database, "PORT": str(port), **env}
+    full_env = {
+        **os.environ,
+        "DATABASE_URL": database,
+        "PORT": str(port),
+        "KOBOLDCHAT_RUN_DIR": str(tmp_path / "run"),  # the secret key, the model log
+        **env,
+    }
     subprocess.run(
         [sys.executable, "manage.py", "migrate", "-v0"],
         cwd=ROOT,

@@ -59,3 +59,27 @@ def test_end_forgets_the_reply_and_other_replies_are_apart():
     assert frames.on_frame(end) == [end]
     assert frames.on_frame(token(0, "new", message_id=1)) == [token(0, "new")]
     assert frames.is_waiting(2) and not frames.is_waiting(1)
+
+
+def reasoning(offset, text, message_id=1):
+    return {
+        "type": "reasoning",
+        "message_id": message_id,
+        "offset": offset,
+        "text": text,
+    }
+
+
+def test_reasoning_has_offsets_of_its_own():
+    """A snapshot with reasoning: reasoning frames are trimmed by reasoning_offset,
+    token frames by offset, independently."""
+    frames = FrameFilter()
+    frames.expect_snapshot(1)
+    frames.on_frame(reasoning(0, "Let me think"))
+    frames.on_frame(token(0, "Hi"))
+    out = frames.on_snapshot(
+        {**snapshot(""), "reasoning": "Let me", "reasoning_offset": 6}
+    )
+    assert out[1:] == [reasoning(6, " think"), token(0, "Hi")]
+    assert frames.on_frame(reasoning(0, "Let me think")) == []
+    assert frames.on_frame(token(2, "!")) == [token(2, "!")]

@@ -9,7 +9,7 @@ import os
 
 import pytest
 
-from chat.backend_queue import reset_backend_queue
+from chat.replies.queue import reset_backend_queue
 from koboldchat import embedded_model
 from tests.chat.conftest import make_key, make_user  # noqa: F401  (shared fixtures)
 

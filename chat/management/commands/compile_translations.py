@@ -1,7 +1,10 @@
 """`manage.py compile_translations`: every locale/*/LC_MESSAGES/*.po to its .mo, in pure
-Python, so that setup needs no gettext binaries (Django's compilemessages calls msgfmt)."""
+Python, so that setup needs no gettext binaries (Django's compilemessages calls msgfmt).
+The app also runs it at start for catalogs missing or older than their .po."""
 
 import ast
+import logging
+import os
 import struct
 from pathlib import Path
 
@@ -9,6 +12,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 MO_MAGIC = 0x950412DE
+log = logging.getLogger(__name__)
 
 
 def parse_po(text: str) -> dict[str, str]:
@@ -96,18 +100,52 @@ def build_mo(catalog: dict[str, str]) -> bytes:
     return header + tables + blob
 
 
+def po_files() -> list[Path]:
+    roots = [Path(p) for p in settings.LOCALE_PATHS]
+    return sorted(po for root in roots for po in root.glob("*/LC_MESSAGES/*.po"))
+
+
+def is_stale(po: Path) -> bool:
+    """The .mo beside `po` is missing or older than it (a stat of each, no parsing)."""
+    mo = po.with_suffix(".mo")
+    return not mo.exists() or mo.stat().st_mtime < po.stat().st_mtime
+
+
+def compile_po(po: Path) -> int:
+    """Write the .mo of `po` (atomically: processes starting together may race);
+    returns the number of messages. Raises ValueError for a malformed .po."""
+    catalog = parse_po(po.read_text(encoding="utf-8"))
+    mo = po.with_suffix(".mo")
+    partial = mo.with_name(f".{mo.name}.{os.getpid()}")
+    try:
+        partial.write_bytes(build_mo(catalog))
+        partial.replace(mo)
+    finally:
+        partial.unlink(missing_ok=True)
+    return len(catalog) - 1
+
+
+def compile_stale_catalogs() -> None:
+    """At start: compile what `make setup` would have, so that every way of starting
+    the app (daphne, runserver, a fresh clone) serves its translations."""
+    for po in po_files():
+        if not is_stale(po):
+            continue
+        try:
+            count = compile_po(po)
+        except (OSError, ValueError) as exc:  # a read-only install: served in English
+            log.warning("could not compile %s: %s", po, exc)
+        else:
+            log.info("compiled %s (%s messages)", po, count)
+
+
 class Command(BaseCommand):
     help = "Compile locale/*/LC_MESSAGES/*.po files to .mo without gettext tools."
 
     def handle(self, *args, **options):
-        roots = [Path(p) for p in settings.LOCALE_PATHS]
-        po_files = sorted(
-            po for root in roots for po in root.glob("*/LC_MESSAGES/*.po")
-        )
-        for po in po_files:
+        for po in po_files():
             try:
-                catalog = parse_po(po.read_text(encoding="utf-8"))
+                count = compile_po(po)
             except ValueError as exc:
                 raise CommandError(f"{po}: {exc}") from exc
-            po.with_suffix(".mo").write_bytes(build_mo(catalog))
-            self.stdout.write(f"compiled {po} ({len(catalog) - 1} messages)")
+            self.stdout.write(f"compiled {po} ({count} messages)")

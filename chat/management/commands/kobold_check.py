@@ -7,7 +7,6 @@ exact fix when any step fails.
 import asyncio
 import contextlib
 import logging
-import secrets
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -25,6 +24,7 @@ from agents.errors import (
 from agents.events import ChatTurn, Finished, TextDelta
 from agents.http_client import close_llm_http_client
 from agents.llm_service import GenerationSettings, LLMService
+from agents.request_body import new_genkey
 
 TEST_PROMPT = [ChatTurn("user", "Say hello in five words.")]
 START_KOBOLDCPP = (
@@ -105,7 +105,7 @@ def auth_state(info: BackendInfo, *, accepted: bool | None) -> str:
 
 async def test_generation(service: LLMService) -> TestGeneration:
     """Stream a short reply and time its first token and its speed."""
-    genkey = f"kobold_check-{secrets.token_hex(4)}"
+    genkey = new_genkey()
     started = time.perf_counter()
     first = last = None
     parts: list[str] = []
@@ -119,7 +119,7 @@ async def test_generation(service: LLMService) -> TestGeneration:
                 last = time.perf_counter()
                 first = first or last
                 parts.append(event.text)
-            else:
+            elif isinstance(event, Finished):
                 finished = event
     except asyncio.CancelledError:
         # KoboldCpp keeps generating for a client that left; free it for real users.
@@ -175,6 +175,11 @@ class Command(BaseCommand):
             self._row("model", info.model)
             self._row("version", info.version or "(not reported)")
             self._row("context", f"{info.max_context} tokens")
+            choice = await service.resolve_template()
+            if choice.source == "openai":
+                self._row("format", choice.reason)
+            else:
+                self._row("format", f"{choice.template.name} ({choice.reason})")
             try:
                 result = await self._step(
                     test_generation(service), url, generation_timeout

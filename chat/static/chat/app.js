@@ -1,150 +1,115 @@
-// The chat page controller: the composer, the message actions, and the WebSocket
-// protocol of DESIGN.md (queued, start, token, end, error, snapshot; resume on reconnect).
-import { api } from "./api.js";
+// The chat page controller: sending, the message actions, and the WebSocket protocol of
+// DESIGN.md (what started a reply, errors, resume on reconnect; the frames of a reply's
+// life are replies.js, the message box composer.js).
+import { clearComposer, editText, giveBack, initComposer } from "./composer.js";
 import { config, errorText, t } from "./config.js";
+import { adoptConversation, conversationId, isCurrent, showTitle } from "./conversation.js";
 import { enableLanguageSwitch } from "./language.js";
 import * as msgs from "./messages.js";
+import { hideNotice, showNotice, showRefusal } from "./notice.js";
+import { replyFor, replyHandlers, setWaitingElement, waitingElement } from "./replies.js";
 import { initSettings } from "./settings.js";
 import { initSidebar, refreshSidebar } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
+import * as thinking from "./thinking.js";
 import { startStatusBadge } from "./status.js";
 
-const input = document.getElementById("input");
-const composer = document.getElementById("composer");
 const sendButton = document.getElementById("send");
 const stopButton = document.getElementById("stop");
-const notice = document.getElementById("notice");
 const list = document.getElementById("messages");
-// Errors about a send that was refused before any reply existed: give the text back.
-const REFUSALS = new Set(["busy", "rate_limited", "bad_request", "forbidden"]);
+// Errors about an action refused before any reply existed: undo it, say why.
+const REFUSALS = new Set(["busy", "rate_limited", "quota_exceeded", "bad_request", "forbidden"]);
 
 const state = {
-  conversationId: config.conversationId,
-  placeholder: null, // the reply element that has not got its message id yet
   lastSend: null, // { text, userEl } of the last message sent, to undo on a refusal
-  awaiting: false, // a continue was asked for and nothing has come back yet
-  intents: new Map(), // message id -> [intent, source], from `start`
+  regenerating: null, // { el, status, label } of a reply asked to be written again
+  continuing: null, // the reply element asked to continue, until the server answers
   lastResume: 0,
-  sending: false, // a send is waiting for the socket or for a new conversation
+  sending: false, // a send is waiting for the socket
 };
-
-const sameId = (a, b) => a != null && b != null && String(a) === String(b);
-
-function showNotice(text, kind = "") {
-  notice.textContent = text;
-  notice.className = `notice ${kind}`;
-  notice.hidden = false;
-}
-
-function hideNotice() {
-  notice.hidden = true;
-}
 
 function activeReply() {
   return msgs.pendingMessages().find((el) => el.dataset.id) ?? null;
 }
 
 function updateBusy() {
-  const busy = Boolean(state.placeholder || state.awaiting || msgs.pendingMessages().length);
+  const asked = waitingElement() || state.regenerating || state.continuing;
+  const busy = Boolean(asked || msgs.pendingMessages().length);
   document.body.classList.toggle("busy", busy);
   sendButton.hidden = busy;
   stopButton.hidden = !busy;
   stopButton.disabled = !activeReply();
 }
 
-/** The element a frame is about, binding the waiting placeholder to a new message id. */
-function replyFor(frame) {
-  if (frame.message_id == null) return null;
-  // Every socket of a user hears all of that user's replies: keep this conversation's.
-  if (frame.conversation_id != null && !sameId(frame.conversation_id, state.conversationId)) {
-    return null;
-  }
-  state.awaiting = false; // a continued reply keeps its id; a new one gets an element
-  const existing = msgs.findMessage(frame.message_id);
-  if (existing) return existing;
-  const el = state.placeholder ?? msgs.appendMessage("assistant");
-  state.placeholder = null;
-  msgs.bindMessage(el, frame.message_id);
-  return el;
-}
-
 function requestResume(force = false) {
-  if (state.conversationId == null) return;
+  if (conversationId() == null) return;
   const now = Date.now();
   if (!force && now - state.lastResume < 1000) return;
   state.lastResume = now;
-  socket.send({ type: "resume", conversation_id: state.conversationId });
+  socket.send({ type: "resume", conversation_id: conversationId() });
 }
 
-function finalLabel(status, finishReason) {
-  if (status === "stopped") return t("stopped");
-  if (status === "interrupted") return t("interrupted");
-  if (finishReason === "length") return t("truncated");
-  return "";
+/** Is this `user_message` the one this tab just sent (and waits to hear of)? */
+function isOwnSend(frame) {
+  const sent = state.lastSend;
+  if (!sent || !waitingElement() || sent.userEl.dataset.id) return false;
+  if (frame.message?.content !== sent.text) return false;
+  return conversationId() == null || isCurrent(frame.conversation_id);
 }
 
 const handlers = {
-  queued(frame) {
-    const el = replyFor(frame);
-    if (!el) return;
-    const label = frame.position ? t("waiting", { position: frame.position }) : t("waiting_plain");
-    msgs.setStatus(el, "queued", label);
-  },
-  start(frame) {
-    if (state.conversationId == null && frame.conversation_id != null) {
-      adoptConversation(frame.conversation_id);
-    }
-    const el = replyFor(frame);
-    if (!el) return;
-    state.intents.set(String(frame.message_id), [frame.intent, frame.intent_source]);
-    msgs.setStatus(el, "streaming", t("reading"));
-  },
-  token(frame) {
-    const el = replyFor(frame);
-    if (!el) return;
-    if (el.dataset.status !== "streaming" || el.querySelector(".msg-state").textContent) {
-      msgs.setStatus(el, "streaming", "");
-    }
-    if (!msgs.applyToken(el, frame.offset ?? 0, frame.text ?? "")) requestResume();
-  },
-  snapshot(frame) {
-    const el = replyFor(frame);
-    if (!el) return;
-    if (typeof frame.html === "string") {
-      // A reply that finished while we were away: shown as if its `end` had arrived.
-      handlers.end(frame);
+  ...replyHandlers(() => requestResume()),
+  user_message(frame) {
+    const message = frame.message ?? {};
+    refreshSidebar();
+    if (isOwnSend(frame)) {
+      if (conversationId() == null) {
+        adoptConversation(frame.conversation_id, frame.conversation_title);
+      }
+      msgs.bindMessage(state.lastSend.userEl, message.id);
+      state.lastSend = null;
+      replyFor(frame); // binds the placeholder to the reply's id
       return;
     }
-    msgs.applySnapshot(el, frame.content ?? "");
-    const status = frame.status || "streaming";
-    if (status === "queued") msgs.setStatus(el, status, t("waiting_plain"));
-    else if (status === "streaming") msgs.setStatus(el, status, frame.offset ? "" : t("reading"));
-    else msgs.setStatus(el, status, finalLabel(status, frame.finish_reason));
+    // Sent from another tab or device: shown here too, once.
+    if (!isCurrent(frame.conversation_id) || !config.latestPage) return;
+    showTitle(frame.conversation_title);
+    if (msgs.findMessage(message.id)) return;
+    const when = message.created_at ? new Date(message.created_at) : new Date();
+    msgs.bindMessage(msgs.appendMessage("user", message.content ?? "", when), message.id);
+    const reply = msgs.appendMessage("assistant");
+    msgs.bindMessage(reply, frame.message_id);
+    msgs.setStatus(reply, "queued", t("waiting_plain"));
   },
-  end(frame) {
+  regenerate(frame) {
+    if (!isCurrent(frame.conversation_id)) return;
+    // This tab's Regenerate, or another tab's: the conversation's last reply is replaced.
+    const el = state.regenerating?.el ?? msgs.lastReply();
+    state.regenerating = null;
+    if (!el || !config.latestPage) return;
+    msgs.resetReply(el);
+    thinking.resetReasoning(el);
+    msgs.bindMessage(el, frame.message_id);
+    msgs.setStatus(el, "queued", t("waiting_plain"));
+  },
+  continue(frame) {
+    state.continuing = null;
     const el = replyFor(frame);
-    if (!el) return;
-    msgs.finishReply(el, frame);
-    msgs.setStatus(el, el.dataset.status, finalLabel(el.dataset.status, frame.finish_reason));
-    const [intent, source] = state.intents.get(String(frame.message_id)) ?? [];
-    msgs.setMetrics(el, msgs.metricsLabel(frame.metrics, frame.intent ?? intent, source));
-    refreshSidebar();
+    if (el) msgs.setStatus(el, "queued", t("waiting_plain"));
   },
   error(frame) {
-    const text = errorText(frame.code, frame);
+    const refusal = { conversationId: conversationId(), stop: stopReply };
+    if (REFUSALS.has(frame.code) && undoRefusedAction()) {
+      showRefusal(frame, refusal);
+      return;
+    }
     const el = frame.message_id != null ? msgs.findMessage(frame.message_id) : null;
     if (el) {
-      msgs.showError(el, text);
+      msgs.showError(el, errorText(frame.code, frame));
       if (msgs.isPending(el)) msgs.setStatus(el, "error", "");
       return;
     }
-    if (state.placeholder && REFUSALS.has(frame.code)) {
-      // A refused send is undone; a refused regenerate left the old reply in place.
-      if (state.lastSend) undoLastSend();
-      else location.reload();
-    }
-    state.awaiting = false;
-    showNotice(text, "error");
+    showRefusal(frame, refusal);
   },
 };
 
@@ -153,30 +118,33 @@ function onFrame(frame) {
   updateBusy();
 }
 
+/** The server refused what this tab just asked: put things back as they were. */
+function undoRefusedAction() {
+  if (state.regenerating) {
+    const { el, status, label } = state.regenerating;
+    state.regenerating = null;
+    msgs.setStatus(el, status, label);
+    return true;
+  }
+  if (state.continuing) {
+    state.continuing = null;
+    return true;
+  }
+  if (waitingElement() && state.lastSend) {
+    undoLastSend();
+    return true;
+  }
+  return false;
+}
+
 function undoLastSend() {
-  state.placeholder?.remove();
-  state.placeholder = null;
+  waitingElement()?.remove();
+  setWaitingElement(null);
   if (state.lastSend?.userEl.isConnected) {
     state.lastSend.userEl.remove();
-    if (!input.value) input.value = state.lastSend.text;
+    giveBack(state.lastSend.text);
   }
-}
-
-function adoptConversation(id) {
-  state.conversationId = id;
-  history.replaceState(null, "", `${config.indexUrl}?c=${id}`);
-}
-
-async function createConversation(text) {
-  const title = text.trim().split("\n")[0].slice(0, 60);
-  try {
-    const conversation = await api("POST", "conversations", { title });
-    adoptConversation(conversation.id);
-    document.getElementById("chat-title").textContent = conversation.title || t("untitled");
-    refreshSidebar();
-  } catch {
-    // The socket creates one when conversation_id is absent; `start` tells us its id.
-  }
+  state.lastSend = null;
 }
 
 async function send(text) {
@@ -196,97 +164,77 @@ async function sendNow(text) {
     return;
   }
   hideNotice();
-  if (state.conversationId == null) await createConversation(text);
+  // A new conversation is made with its first message: a refusal leaves nothing.
   const frame = { type: "message", text };
-  if (state.conversationId != null) frame.conversation_id = state.conversationId;
+  if (conversationId() == null) frame.new_conversation = true;
+  else frame.conversation_id = conversationId();
   if (!socket.send(frame)) {
     showNotice(t("not_connected"));
     return;
   }
   const userEl = msgs.appendMessage("user", text);
-  state.placeholder = msgs.appendMessage("assistant");
-  msgs.setStatus(state.placeholder, "queued", t("waiting_plain"));
+  const placeholder = msgs.appendMessage("assistant");
+  msgs.setStatus(placeholder, "queued", t("waiting_plain"));
+  setWaitingElement(placeholder);
   state.lastSend = { text, userEl };
-  input.value = "";
-  composer.classList.remove("editing");
-  fitInput();
+  clearComposer();
   updateBusy();
+}
+
+/** The frame of a Regenerate or Continue of reply `el` (its id: the server checks it is
+ * still the conversation's last reply). */
+function replyAction(type, el) {
+  const frame = { type, conversation_id: conversationId(), message_id: Number(el.dataset.id) };
+  if (socket.send(frame)) {
+    hideNotice();
+    return true;
+  }
+  showNotice(t("not_connected"));
+  return false;
 }
 
 function regenerate(el) {
-  if (!socket.send({ type: "regenerate", conversation_id: state.conversationId })) {
-    showNotice(t("not_connected"));
-    return;
-  }
-  // The old reply is replaced: whatever id the new one gets, this element shows it.
-  msgs.resetReply(el);
-  delete el.dataset.id;
+  const label = el.querySelector(".msg-state").textContent;
+  if (!replyAction("regenerate", el)) return;
+  // Replaced once the server accepts (the `regenerate` frame); until then, kept.
+  state.regenerating = { el, status: el.dataset.status, label };
   msgs.setStatus(el, "queued", t("waiting_plain"));
-  state.placeholder = el;
-  state.lastSend = null;
   updateBusy();
 }
 
-function continueReply() {
-  if (!socket.send({ type: "continue", conversation_id: state.conversationId })) {
-    showNotice(t("not_connected"));
-    return;
-  }
-  state.awaiting = true;
+function continueReply(el) {
+  if (!replyAction("continue", el)) return;
+  state.continuing = el;
   updateBusy();
 }
 
-/** Edit & resend: the text goes back in the box; sending it adds a new turn. */
-function editMessage(el) {
-  input.value = msgs.messageText(el);
-  composer.classList.add("editing");
-  fitInput();
-  input.focus();
-}
-
-function fitInput() {
-  input.style.height = "auto";
-  input.style.height = `${input.scrollHeight + 2}px`;
+function stopReply(messageId) {
+  socket.send({ type: "stop", message_id: Number(messageId) });
 }
 
 function onOpen() {
   hideNotice();
   // A reply may have moved on (or ended) while we were away, or while the page loaded:
   // ask where it stands; the snapshot replaces our text, later tokens extend it.
-  if (msgs.pendingMessages().length || state.placeholder) requestResume(true);
+  if (msgs.pendingMessages().length || waitingElement()) requestResume(true);
 }
 
 function onSocketState(status) {
   if (status === "closed") showNotice(t("reconnecting"));
 }
 
-composer.addEventListener("submit", (event) => {
-  event.preventDefault();
-  send(input.value);
-});
-input.addEventListener("keydown", (event) => {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    send(input.value);
-  }
-  if (event.key === "Escape" && composer.classList.contains("editing")) {
-    composer.classList.remove("editing");
-    input.value = "";
-    fitInput();
-  }
-});
-input.addEventListener("input", fitInput);
+initComposer(send);
 stopButton.addEventListener("click", () => {
   const el = activeReply();
-  if (el) socket.send({ type: "stop", message_id: Number(el.dataset.id) });
+  if (el) stopReply(el.dataset.id);
 });
 list.addEventListener("click", (event) => {
   const button = event.target.closest(".act");
   const el = button?.closest(".msg");
   if (!el) return;
-  if (button.classList.contains("act-edit")) editMessage(el);
+  if (button.classList.contains("act-edit")) editText(msgs.messageText(el));
   if (button.classList.contains("act-regen")) regenerate(el);
-  if (button.classList.contains("act-continue")) continueReply();
+  if (button.classList.contains("act-continue")) continueReply(el);
   if (button.classList.contains("act-copy-reply")) msgs.copyReply(el, button);
 });
 
@@ -297,10 +245,10 @@ const socket = new ChatSocket(config.wsPath, {
 });
 enableLanguageSwitch();
 msgs.enhanceCodeBlocks(list);
-initSidebar(() => state.conversationId);
-initSettings(() => state.conversationId);
+msgs.localizeTimes(list);
+initSidebar(conversationId);
+initSettings(conversationId);
 startStatusBadge();
 updateBusy();
 msgs.scrollToEnd(true);
-input.focus();
 document.body.dataset.ready = "1";

@@ -23,11 +23,27 @@ export function isPending(el) {
   return PENDING.has(el.dataset.status);
 }
 
+/** Show `when` (a Date) in the reader's time zone; the full date on hover. */
+function showTime(time, when) {
+  const lang = document.documentElement.lang || undefined;
+  time.dateTime = when.toISOString();
+  time.textContent = when.toLocaleTimeString(lang, { hour: "2-digit", minute: "2-digit" });
+  time.title = when.toLocaleString(lang, { dateStyle: "full", timeStyle: "short" });
+}
+
+/** The server writes message times in UTC: show them in the reader's time zone. */
+export function localizeTimes(root) {
+  for (const time of root.querySelectorAll("time.msg-time[datetime]")) {
+    showTime(time, new Date(time.getAttribute("datetime")));
+  }
+}
+
 /** Append a new message of `role` with plain `text`; returns its element. */
-export function appendMessage(role, text = "") {
+export function appendMessage(role, text = "", createdAt = new Date()) {
   document.getElementById("empty-chat")?.remove();
   const el = document.getElementById(`tpl-${role}`).content.firstElementChild.cloneNode(true);
   el.querySelector(".msg-body").textContent = text;
+  showTime(el.querySelector(".msg-time"), createdAt);
   list.append(el);
   scrollToEnd(true);
   return el;
@@ -80,6 +96,13 @@ export function applyToken(el, offset, text) {
   state.known += fresh.length;
   scrollToEnd(false);
   return true;
+}
+
+/** Apply a `rewind` frame: keep the first `offset` code points of the answer. */
+export function truncateReply(el, offset) {
+  const state = stateOf(el);
+  if (state.known === null || state.known <= offset) return;
+  applySnapshot(el, Array.from(state.text).slice(0, offset).join(""));
 }
 
 /** Apply a `snapshot` frame: the whole text so far replaces what we had. */
@@ -187,11 +210,20 @@ export function copyReply(el, button) {
 }
 
 let stickToBottom = true;
+const toBottom = document.getElementById("to-bottom");
 list.addEventListener("scroll", () => {
   stickToBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  toBottom.hidden = stickToBottom;
 });
+toBottom.addEventListener("click", () => scrollToEnd(true));
 
 /** Keep the newest text in view, unless the reader scrolled up (or `force`). */
 export function scrollToEnd(force) {
   if (force || stickToBottom) list.scrollTop = list.scrollHeight;
+}
+
+/** The last reply shown (on a conversation's latest page, its last reply). */
+export function lastReply() {
+  const replies = list.querySelectorAll(".msg[data-role=assistant]");
+  return replies[replies.length - 1] ?? null;
 }

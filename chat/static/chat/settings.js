@@ -1,11 +1,13 @@
 // The settings dialog: this conversation's system prompt and sampler overrides, and the
 // user's API keys (create: the raw key is shown once; revoke).
 import { api, itemsOf } from "./api.js";
-import { t } from "./config.js";
+import { config, t } from "./config.js";
 import { confirmDialog } from "./dialogs.js";
 import { copyText } from "./messages.js";
 
 const dialog = document.getElementById("settings-dialog");
+const convArea = document.getElementById("conv-settings-area");
+const convNone = document.getElementById("conv-settings-none");
 const convForm = document.getElementById("conv-settings");
 const keyList = document.getElementById("key-list");
 const keyForm = document.getElementById("key-create");
@@ -96,14 +98,30 @@ async function createKey(event) {
   await loadKeys();
 }
 
+/** The conversation section follows the page: a conversation made by the first message
+ * since the page loaded gets its form (with the defaults it was made with) and links. */
+function showConversation(id) {
+  convArea.hidden = id == null;
+  convNone.hidden = id != null;
+  if (id == null || convForm.dataset.conversationId === String(id)) return;
+  convForm.dataset.conversationId = String(id);
+  for (const field of convForm.querySelectorAll("textarea, input")) field.value = "";
+  for (const link of convArea.querySelectorAll("a[data-format]")) {
+    link.href = `${config.apiRoot}conversations/${id}/export?format=${link.dataset.format}`;
+  }
+}
+
 export function initSettings(getConversationId) {
+  const rendered = getConversationId();
+  if (rendered != null) convForm.dataset.conversationId = String(rendered);
   document.getElementById("open-settings").addEventListener("click", () => {
+    showConversation(getConversationId());
     created.hidden = true;
     rawKey.value = "";
     dialog.showModal();
     loadKeys();
   });
-  convForm?.addEventListener("submit", (event) => {
+  convForm.addEventListener("submit", (event) => {
     event.preventDefault();
     saveConversation(getConversationId());
   });

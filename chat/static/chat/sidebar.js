@@ -1,7 +1,8 @@
 // The conversation sidebar: search (title and content), rename in place, delete with a
-// confirmation, and the phone layout's slide-in toggle.
+// confirmation, and the phone layout's slide-in toggle (Esc closes it).
 import { api, itemsOf } from "./api.js";
 import { config, t } from "./config.js";
+import { showTitle } from "./conversation.js";
 import { confirmDialog } from "./dialogs.js";
 
 const app = document.getElementById("app");
@@ -73,7 +74,7 @@ function startRename(li) {
     await api("PATCH", `conversations/${li.dataset.id}`, { title });
     link.textContent = title;
     if (li.dataset.id === String(currentId())) {
-      document.getElementById("chat-title").textContent = title;
+      showTitle(title);
     }
   };
   field.addEventListener("keydown", (event) => {
@@ -118,4 +119,10 @@ export function initSidebar(getCurrentId) {
   });
   toggle.addEventListener("click", () => setOpen(!app.classList.contains("sidebar-open")));
   backdrop.addEventListener("click", () => setOpen(false));
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || !app.classList.contains("sidebar-open")) return;
+    if (document.querySelector("dialog[open]")) return; // Esc closes the dialog first
+    setOpen(false);
+    toggle.focus();
+  });
 }

@@ -1,5 +1,7 @@
 // A WebSocket that reconnects by itself, with exponential backoff and jitter.
 const MAX_DELAY_MS = 10_000;
+const CREDENTIALS_ENDED = 4401; // logout, password change, key revoked (chat.socket.revocation)
+const TOO_MANY_SOCKETS = 4429; // CHAT_MAX_SOCKETS_PER_USER: retry, but slowly
 
 export class ChatSocket {
   /** `handlers`: onFrame(frame), onOpen(), onState("open" | "closed"). */
@@ -35,9 +37,14 @@ export class ChatSocket {
       }
       if (frame && typeof frame === "object") this.handlers.onFrame(frame);
     });
-    ws.addEventListener("close", () => {
+    ws.addEventListener("close", (event) => {
       if (this.ws !== ws || this.leaving) return;
+      if (event.code === CREDENTIALS_ENDED) {
+        location.reload(); // logged out elsewhere: the login page; else the page again
+        return;
+      }
       this.handlers.onState("closed");
+      if (event.code === TOO_MANY_SOCKETS) this.attempt = Math.max(this.attempt, 5);
       this.scheduleReconnect();
     });
   }
