@@ -16,9 +16,11 @@ RUN_VARIABLES = (
 
 @pytest.fixture
 def clean_env(monkeypatch, tmp_path):
-    """No run variable set; the run folder and an absent .env in tmp_path."""
+    """No run variable set; the run folder and an absent .env in tmp_path. The run
+    command fills os.environ itself: every variable is put back as it was after."""
     for name in RUN_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded, so restored (or removed) afterwards
+        monkeypatch.delenv(name)
     monkeypatch.setenv("KOBOLDCHAT_RUN_DIR", str(tmp_path / "run"))
     monkeypatch.setattr(run_env, "ROOT", tmp_path)
     return tmp_path / "run"
