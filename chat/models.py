@@ -50,6 +50,11 @@ class Conversation(models.Model):
     temperature = models.FloatField(null=True, blank=True)
     top_p = models.FloatField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # The end of the branch shown: the path from the root to it is the conversation as
+    # the page and the model see it; the other branches stay stored (chat/tree.py).
+    current_leaf = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(default=timezone.now, db_index=True)
 
@@ -94,6 +99,12 @@ class Message(models.Model):
     conversation = models.ForeignKey(
         Conversation, on_delete=models.CASCADE, related_name="messages"
     )
+    # The message it answers or follows (None for the first): the conversation is a
+    # tree; siblings are the alternatives of a reply or the edits of a user message.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    depth = models.PositiveIntegerField(default=0, help_text="0 for the first message.")
     role = models.CharField(max_length=16, choices=Role.choices)
     content = models.TextField(blank=True)
     reasoning = models.TextField(
