@@ -20,6 +20,7 @@ from django.contrib.auth import (  # noqa: E402
 from django.contrib.sessions.backends.db import SessionStore  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 
+from chat import tree  # noqa: E402
 from chat.models import ApiKey, Conversation, Message  # noqa: E402
 from chat.rendering import render_markdown  # noqa: E402
 
@@ -82,7 +83,7 @@ def history(messages: int) -> dict:
                 status=Message.Status.COMPLETE,
             )
         )
-    Message.objects.bulk_create(rows, batch_size=1000)
+    tree.bulk_append(conversation, rows)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]

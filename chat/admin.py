@@ -6,10 +6,10 @@ from django.db.models import Count, OuterRef, Subquery
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
 from django.urls import reverse
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator
 
-from chat import exports, services
+from chat import exports, services, tree
 from chat.models import ApiKey, Conversation, Message
 
 TRANSCRIPT_LIMIT = 200
@@ -42,15 +42,23 @@ class LastReplyStatusFilter(admin.SimpleListFilter):
 
 
 class LatestMessagesFormSet(BaseInlineFormSet):
-    """Only the last TRANSCRIPT_LIMIT messages, in order: a 10,000-message conversation
-    opens as fast as a short one."""
+    """Only the last TRANSCRIPT_LIMIT messages of the branch shown, in order, each with
+    its alternatives (`other_versions`): a 10,000-message conversation opens as fast as
+    a short one, in a constant number of queries."""
 
     def get_queryset(self):
         if not hasattr(self, "_latest"):
-            newest = self.queryset.order_by("-created_at", "-id").values("pk")
-            self._latest = self.queryset.filter(
-                pk__in=Subquery(newest[:TRANSCRIPT_LIMIT])
-            ).order_by("created_at", "id")
+            leaf = tree.leaf_id(self.instance) if self.instance.pk else None
+            ids = tree.path_ids(leaf, limit=TRANSCRIPT_LIMIT)
+            self._latest = self.queryset.filter(pk__in=ids).order_by("depth")
+            shown = list(self._latest)  # the formset's forms reuse these objects
+            siblings = tree.siblings_of(shown)
+            others = {pk for group in siblings.values() for pk in group} - set(ids)
+            rows = Message.objects.in_bulk(others) if others else {}
+            for message in shown:
+                message.other_versions = [
+                    rows[pk] for pk in siblings.get(message.pk, []) if pk in rows
+                ]
         return self._latest
 
 
@@ -60,7 +68,7 @@ class TranscriptInline(ReadOnlyMixin, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = True
-    verbose_name_plural = f"transcript (the last {TRANSCRIPT_LIMIT} messages)"
+    verbose_name_plural = f"transcript (branch shown, last {TRANSCRIPT_LIMIT} messages)"
     fields = readonly_fields = (
         "created_at",
         "role",
@@ -81,16 +89,35 @@ class TranscriptInline(ReadOnlyMixin, admin.TabularInline):
 
     @admin.display(description="content")
     def text(self, message: Message):
-        """The answer, with the model's thinking folded above it."""
-        if not message.reasoning:
-            return message.content
+        """The answer, with the model's thinking folded above it and the message's
+        alternatives (other replies, or edits) folded below."""
+        parts = [_text_html(message)]
+        others = getattr(message, "other_versions", [])
+        if others:
+            parts.append(
+                format_html(
+                    "<details><summary>{} other version(s)</summary>{}</details>",
+                    len(others),
+                    format_html_join(
+                        "", "<hr><div>{}</div>", ((_text_html(m),) for m in others)
+                    ),
+                )
+            )
+        return format_html_join("", "{}", ((part,) for part in parts))
+
+
+def _text_html(message: Message) -> str:
+    if not message.reasoning:
         return format_html(
-            "<details><summary>Thinking</summary>"
-            '<div style="white-space: pre-wrap">{}</div></details>'
-            '<div style="white-space: pre-wrap">{}</div>',
-            message.reasoning,
-            message.content,
+            '<div style="white-space: pre-wrap">{}</div>', message.content
         )
+    return format_html(
+        "<details><summary>Thinking</summary>"
+        '<div style="white-space: pre-wrap">{}</div></details>'
+        '<div style="white-space: pre-wrap">{}</div>',
+        message.reasoning,
+        message.content,
+    )
 
 
 def _download(content: str, content_type: str, filename: str) -> HttpResponse:

@@ -10,14 +10,14 @@ from django.db.models import Prefetch, QuerySet
 from django.utils import timezone
 from pydantic import ValidationError
 
-from chat.api.schemas import ExportedConversation
+from chat.api.export_format import ExportedConversation
 from chat.errors import ChatError
 from chat.models import Conversation, Message
 from chat.rendering import render_markdown
 
 FORMAT = "koboldchat.conversation"
 FORMAT_MANY = "koboldchat.conversations"
-VERSION = 1
+VERSION = 2  # 2: the whole tree (ids, parents, the leaf shown); 1 still imports
 MESSAGE_FIELDS = (
     "role",
     "content",
@@ -38,7 +38,7 @@ ROLE_HEADINGS = {"system": "System", "user": "User", "assistant": "Assistant"}
 
 def with_messages(conversations: QuerySet) -> QuerySet:
     """Conversations with their messages in order, in two queries whatever their number."""
-    ordered = Message.objects.order_by("created_at", "id")
+    ordered = Message.objects.order_by("id")  # a parent before its children
     return conversations.select_related("owner").prefetch_related(
         Prefetch("messages", queryset=ordered)
     )
@@ -57,11 +57,34 @@ def conversation_export(conversation: Conversation) -> dict:
         "created_at": conversation.created_at.isoformat(),
         "updated_at": conversation.updated_at.isoformat(),
         "messages": [
-            {name: getattr(m, name) for name in MESSAGE_FIELDS}
+            {"id": m.pk, "parent": m.parent_id}
+            | {name: getattr(m, name) for name in MESSAGE_FIELDS}
             | {"created_at": m.created_at.isoformat()}
             for m in conversation.messages.all()
         ],
+        "current": shown_path(conversation)[-1].pk
+        if conversation.messages.all()
+        else None,
     }
+
+
+def shown_path(conversation: Conversation) -> list[Message]:
+    """The branch shown, root first, from the prefetched messages (no query)."""
+    rows = {m.pk: m for m in conversation.messages.all()}
+    leaf = rows.get(conversation.current_leaf_id) or (rows[max(rows)] if rows else None)
+    path = []
+    while leaf is not None:
+        path.append(leaf)
+        leaf = rows.get(leaf.parent_id)
+    return path[::-1]
+
+
+def alternatives(conversation: Conversation) -> dict[int | None, list[Message]]:
+    """The prefetched messages grouped by parent, oldest first."""
+    groups: dict[int | None, list[Message]] = {}
+    for message in conversation.messages.all():
+        groups.setdefault(message.parent_id, []).append(message)
+    return groups
 
 
 def export_json(conversation: Conversation) -> str:
@@ -84,24 +107,32 @@ def export_markdown(conversation: Conversation) -> str:
     lines.append(f"_Exported from koboldchat on {timezone.now():%Y-%m-%d %H:%M} UTC._")
     if conversation.system_prompt:
         lines += ["", "**System prompt:**", "", conversation.system_prompt]
-    for message in conversation.messages.all():
+    groups = alternatives(conversation)
+    for message in shown_path(conversation):
         heading = ROLE_HEADINGS.get(message.role, message.role)
-        when = f"{message.created_at:%Y-%m-%d %H:%M}"
-        note = (
-            "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
-        )
-        lines += ["", f"## {heading} — {when}{note}", ""]
-        if message.reasoning:
-            lines += [
-                "<details><summary>Thinking</summary>",
-                "",
-                message.reasoning,
-                "",
-                "</details>",
-                "",
-            ]
-        lines.append(message.content)
+        lines += ["", f"## {heading} — {_when(message)}", ""]
+        lines += _markdown_body(message)
+        others = [m for m in groups.get(message.parent_id, []) if m.pk != message.pk]
+        if others:  # the alternatives, folded under the one shown
+            what = "replies" if message.role == Message.Role.ASSISTANT else "versions"
+            lines += ["", f"<details><summary>Other {what} ({len(others)})</summary>"]
+            for other in others:
+                lines += ["", f"### {_when(other)}", ""] + _markdown_body(other)
+            lines += ["", "</details>"]
     return "\n".join(lines) + "\n"
+
+
+def _when(message: Message) -> str:
+    note = "" if message.status == Message.Status.COMPLETE else f" ({message.status})"
+    return f"{message.created_at:%Y-%m-%d %H:%M}{note}"
+
+
+def _markdown_body(message: Message) -> list[str]:
+    lines = []
+    if message.reasoning:
+        lines += ["<details><summary>Thinking</summary>", "", message.reasoning]
+        lines += ["", "</details>", ""]
+    return lines + [message.content]
 
 
 def export_markdown_many(conversations: Iterable[Conversation]) -> str:
@@ -159,16 +190,37 @@ def _conversation_store(*, owner, document: ExportedConversation) -> Conversatio
             max_tokens=document.max_tokens,
             updated_at=now,
         )
-        Message.objects.bulk_create(
+        rows = Message.objects.bulk_create(
             [
                 Message(
                     conversation=conversation,
-                    **_imported_fields(m.model_dump(), now),
+                    **_imported_fields(m.model_dump(exclude={"id", "parent"}), now),
                 )
                 for m in document.messages
             ]
         )
+        _link(conversation, rows, document)
     return conversation
+
+
+def _link(conversation, rows: list[Message], document: ExportedConversation) -> None:
+    """The tree of the file (version 1: each message follows the one before), and the
+    leaf shown (the file's `current`, or the last message)."""
+    by_file_id: dict[int, Message] = {}
+    for index, (row, message) in enumerate(zip(rows, document.messages, strict=True)):
+        if document.version == 1:
+            row.parent = rows[index - 1] if index else None
+        else:
+            row.parent = by_file_id.get(message.parent)
+            by_file_id[message.id] = row
+        row.depth = row.parent.depth + 1 if row.parent else 0
+    Message.objects.bulk_update(rows, ["parent", "depth"], batch_size=2000)
+    if rows:
+        leaf = (
+            by_file_id.get(document.current) if document.current is not None else None
+        )
+        conversation.current_leaf = leaf or rows[-1]
+        conversation.save(update_fields=["current_leaf"])
 
 
 def _imported_fields(fields: dict, now) -> dict:

@@ -157,6 +157,35 @@ class Message(models.Model):
     def __str__(self):
         return f"{self.role} #{self.pk} ({self.status})"
 
+    # Set on an unsaved message that starts a new root (an edit of a first message).
+    starts_root = False
+
+    def save(self, *args, **kwargs):
+        """A new message without a parent follows the end of the branch shown (so that
+        any writer, an import or a script included, keeps the path whole), and every new
+        message becomes the end of the branch shown."""
+        adding = self._state.adding
+        if adding and self.parent_id is None and not self.starts_root:
+            parent = self._shown_leaf()
+            if parent is not None:
+                self.parent, self.depth = parent, parent.depth + 1
+        super().save(*args, **kwargs)
+        if adding:
+            Conversation.objects.filter(pk=self.conversation_id).update(
+                current_leaf_id=self.pk
+            )
+
+    def _shown_leaf(self) -> "Message | None":
+        leaf_id = (
+            Conversation.objects.filter(pk=self.conversation_id)
+            .values_list("current_leaf_id", flat=True)
+            .first()
+        )
+        rows = Message.objects.filter(conversation_id=self.conversation_id)
+        if leaf_id is not None:
+            return rows.filter(pk=leaf_id).first()
+        return rows.order_by("-id").first()
+
     def display_html(self) -> str:
         """A reply's content as sanitized HTML: the stored rendering of a settled reply, so
         a history page renders no markdown; rendered here while the reply is pending, or

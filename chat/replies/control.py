@@ -9,14 +9,16 @@ from channels.layers import get_channel_layer
 
 from agents.events import ChatTurn
 from agents.orchestrator import ReplyOverrides
-from chat import protocol, services
+from chat import protocol, services, tree
 from chat.models import Conversation, Message
-from chat.replies.fanout import reply_group
+from chat.replies import exchanges
+from chat.replies.fanout import reply_group, user_group
 from chat.replies.job import GenerationJob, ReplyRequest, local_job
 from chat.replies.reaper import ensure_reaper
 
 log = logging.getLogger(__name__)
 
+BRANCH_TAIL = 200  # messages a `branch` frame carries at most (the page shows 50)
 CONTINUE_INSTRUCTION = (
     "Continue your previous answer exactly where it stopped, without repeating it."
 )
@@ -50,20 +52,25 @@ def _launch(conversation, assistant, user, **request) -> GenerationJob:
     return job
 
 
-def _exchange(user, text, conversation_id, new_conversation):
-    conversation, user_message, assistant = services.exchange_create(
-        user=user,
-        text=text,
-        conversation_id=conversation_id,
-        new_conversation=new_conversation,
-    )
-    history = services.history_before(message=user_message)
+def _exchange(user, text, conversation_id, new_conversation, edit_of=None):
+    if edit_of is not None:
+        conversation, user_message, assistant = exchanges.edit_create(
+            user=user, message_id=edit_of, text=text
+        )
+    else:
+        conversation, user_message, assistant = exchanges.exchange_create(
+            user=user,
+            text=text,
+            conversation_id=conversation_id,
+            new_conversation=new_conversation,
+        )
+    history = exchanges.history_before(message=user_message)
     return (
         conversation,
         user_message,
         assistant,
         history,
-        protocol.message_payload(user_message),
+        protocol.message_payload(user_message, tree.siblings_of([user_message])),
     )
 
 
@@ -74,9 +81,11 @@ async def reply_start(
     conversation_id=None,
     new_conversation: bool = False,
     simple: bool = False,
+    edit_of: int | None = None,
 ):
     """Store the user's message and start the reply job; return (conversation, user
-    message, assistant message). Raises ChatError for bad input, busy or rate limit."""
+    message, assistant message). With `edit_of` (a user message), the text is an edit
+    of it: a new branch from there. Raises ChatError for bad input, busy or rate limit."""
     (
         conversation,
         user_message,
@@ -96,36 +105,42 @@ async def reply_start(
 
 
 def _regeneration(user, conversation_id, message_id):
-    conversation, user_message, assistant = services.regeneration_create(
+    conversation, user_message, assistant = exchanges.regeneration_create(
         user=user, conversation_id=conversation_id, message_id=message_id
     )
+    siblings = tree.siblings_of([assistant])[assistant.pk]
     return (
         conversation,
         user_message,
         assistant,
-        services.history_before(message=assistant),
+        exchanges.history_before(message=assistant),
+        protocol.regenerate(parent_id=user_message.pk, sibling_ids=siblings),
     )
 
 
 async def reply_regenerate(*, user, conversation_id, message_id=None):
-    """Answer the last user message of a conversation again, replacing the last reply
-    (`message_id`, when given, must be that reply)."""
-    conversation, user_message, assistant, turns = await database_sync_to_async(
-        _regeneration
-    )(user, conversation_id, message_id)
+    """Answer again the user message of reply `message_id` (default: the last reply
+    shown): a new alternative reply, shown; the old one is kept."""
+    (
+        conversation,
+        user_message,
+        assistant,
+        turns,
+        announce,
+    ) = await database_sync_to_async(_regeneration)(user, conversation_id, message_id)
     _launch(
         conversation, assistant, user,
-        history=turns[:-1], text=user_message.content, announce=protocol.regenerate(),
+        history=turns[:-1], text=user_message.content, announce=announce,
         user_message_id=user_message.pk,
     )  # fmt: skip
     return conversation, user_message, assistant
 
 
 def _continuation(user, conversation_id, message_id):
-    conversation, assistant = services.continuation_prepare(
+    conversation, assistant = exchanges.continuation_prepare(
         user=user, conversation_id=conversation_id, message_id=message_id
     )
-    return conversation, assistant, services.history_before(message=assistant)
+    return conversation, assistant, exchanges.history_before(message=assistant)
 
 
 async def reply_continue(*, user, conversation_id, message_id=None):
@@ -165,6 +180,35 @@ async def reply_stop(*, user, message_id) -> Message:
                 reply_group(message.pk), {"type": "job.stop"}
             )
     return message
+
+
+def _branch(user, message_id) -> dict:
+    conversation, chosen = exchanges.branch_select(user=user, message_id=message_id)
+    path = tree.path_ids(conversation.current_leaf_id)
+    shown = tree.path_messages(conversation.current_leaf_id, limit=BRANCH_TAIL)
+    tail = [m for m in shown if m.depth >= chosen.depth]
+    siblings = tree.siblings_of(tail)
+    return protocol.branch(
+        conversation_id=conversation.pk,
+        message_id=chosen.pk,
+        path=path,
+        messages=[protocol.message_payload(m, siblings) for m in tail],
+        complete=len(tail) == len(path) - chosen.depth,
+    )
+
+
+async def branch_select(*, user, message_id) -> dict:
+    """Show the branch of `message_id` in every tab of its conversation: each gets a
+    `branch` frame with the new path and the messages from `message_id` down."""
+    frame = await database_sync_to_async(_branch)(user, message_id)
+    await get_channel_layer().group_send(
+        user_group(user.pk), {"type": "chat.frame", "frame": frame}
+    )
+    log.info(
+        "user %s: conversation %s shows the branch of message %s",
+        user.pk, frame["conversation_id"], message_id,
+    )  # fmt: skip
+    return frame
 
 
 async def reply_wait(message_id: int, *, poll_seconds: float = 0.2) -> Message:

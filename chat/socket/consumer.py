@@ -8,7 +8,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
-from chat import protocol, services
+from chat import protocol, services, tree
 from chat.errors import ChatError
 from chat.models import Message
 from chat.protocol import ClientFrame
@@ -26,8 +26,10 @@ def _pending_replies(user) -> list[Message]:
 
 
 def _last_reply(user, conversation_id) -> Message | None:
+    """The reply the conversation's shown branch ends with."""
     conversation = services.conversation_get(user=user, conversation_id=conversation_id)
-    return conversation.messages.filter(role=Message.Role.ASSISTANT).last()
+    leaf = Message.objects.filter(pk=tree.leaf_id(conversation)).first()
+    return leaf if leaf is not None and leaf.role == Message.Role.ASSISTANT else None
 
 
 class ChatConsumer(AsyncJsonWebsocketConsumer):
@@ -82,6 +84,18 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             new_conversation=frame.fields.get("new_conversation") is True,
         )
 
+    async def on_edit(self, frame: ClientFrame):
+        await control.reply_start(
+            user=self.user,
+            text=frame.fields.get("text"),
+            edit_of=frame.integer("message_id"),
+        )
+
+    async def on_select(self, frame: ClientFrame):
+        await control.branch_select(
+            user=self.user, message_id=frame.integer("message_id")
+        )
+
     async def on_stop(self, frame: ClientFrame):
         await control.reply_stop(user=self.user, message_id=frame.integer("message_id"))
 
@@ -118,9 +132,11 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     HANDLERS = {
         "message": on_message,
+        "edit": on_edit,
         "stop": on_stop,
         "regenerate": on_regenerate,
         "continue": on_continue,
+        "select": on_select,
         "resume": on_resume,
         "ping": on_ping,
     }

@@ -7,6 +7,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
+from chat import tree
 from chat.models import Conversation, Message
 
 
@@ -167,11 +168,17 @@ def test_every_page_holds_the_right_messages_read_from_either_end(ada, api):
     many share one created_at (the id breaks ties)."""
     conversation = Conversation.objects.create(owner=ada, title="long")
     moment = conversation.created_at
-    Message.objects.bulk_create(
-        Message(
-            conversation=conversation, role="user", content=f"m{n}", created_at=moment
-        )
-        for n in range(23)
+    tree.bulk_append(
+        conversation,
+        [
+            Message(
+                conversation=conversation,
+                role="user",
+                content=f"m{n}",
+                created_at=moment,
+            )
+            for n in range(23)
+        ],
     )
     url = f"/api/conversations/{conversation.pk}/messages"
     pages = [api.get(url, {"page": p, "page_size": 5}).json() for p in range(1, 7)]

@@ -292,10 +292,11 @@ async def test_database_writes_do_not_grow_with_reply_length(
     await comm.disconnect()
 
 
-async def test_regenerate_replaces_the_last_reply(
+async def test_regenerate_adds_an_alternative_and_keeps_the_old_reply(
     kobold_settings, fake_kobold, make_user, make_key
 ):
-    """`regenerate` answers the last user message again; the old reply is gone."""
+    """`regenerate` answers the last user message again: a sibling reply, shown; the
+    old one stays stored as its alternative and is not in the new prompt."""
     fake_kobold.push(Script(tokens=["first answer"]), Script(tokens=["second answer"]))
     user = await sync_to_async(make_user)()
     comm = await open_socket(await sync_to_async(make_key)(user))
@@ -308,8 +309,12 @@ async def test_regenerate_replaces_the_last_reply(
     assert frames[0]["type"] == "regenerate"
     assert frames[-1]["content"] == "second answer"
     replies = await replies_of(user)
-    assert [r.content for r in replies] == ["second answer"]
+    assert [r.content for r in replies] == ["first answer", "second answer"]
+    assert replies[0].parent_id == replies[1].parent_id is not None
+    assert frames[0]["sibling_ids"] == [r.pk for r in replies]
+    assert frames[0]["parent_id"] == replies[0].parent_id
     assert fake_kobold.generations[1]["prompt"].count("what is up") == 1
+    assert "first answer" not in fake_kobold.generations[1]["prompt"]
     await comm.disconnect()
 
 

@@ -97,12 +97,12 @@ async def test_new_conversation_and_an_id_together_are_refused(
     assert await sync_to_async(Conversation.objects.filter(owner=user).count)() == 0
 
 
-@pytest.mark.parametrize("action", ["regenerate", "continue"])
+@pytest.mark.parametrize("action", ["continue"])
 async def test_an_older_reply_is_not_the_one_acted_on(
     kobold_settings, fake_kobold, socket_of, action
 ):
-    """Regenerate or Continue with the id of an older reply (a page of earlier
-    messages): refused with a clear sentence, and the last reply is untouched."""
+    """Continue with the id of an older reply (a page of earlier messages): refused
+    with a clear sentence, and the last reply is untouched."""
     fake_kobold.push(Script(tokens=["one"]), Script(tokens=["two"]))
     comm, user = await socket_of()
     await comm.send_to(text_data="first question")
@@ -123,6 +123,38 @@ async def test_an_older_reply_is_not_the_one_acted_on(
     assert error["code"] == "bad_request"
     assert "not the last reply" in error["message"]
     assert error["message_id"] == first["message_id"]
+    row = await sync_to_async(Message.objects.get)(pk=last["message_id"])
+    assert (row.content, row.status) == ("two", "complete")
+
+
+async def test_regenerating_an_older_reply_forks_the_conversation_there(
+    kobold_settings, fake_kobold, socket_of
+):
+    """Regenerate of an older reply: a new alternative of it, shown, whose prompt holds
+    only what came before it; the later exchange stays stored on the old branch."""
+    fake_kobold.push(Script(tokens=["one"]), Script(tokens=["two"]), Script(["uno"]))
+    comm, user = await socket_of()
+    await comm.send_to(text_data="first question")
+    first = (await frames_until(comm, is_end))[-1]
+    conversation_id = first["conversation_id"]
+    await comm.send_json_to(
+        {"type": "message", "text": "second", "conversation_id": conversation_id}
+    )
+    last = (await frames_until(comm, is_end))[-1]
+    await comm.send_json_to(
+        {
+            "type": "regenerate",
+            "conversation_id": conversation_id,
+            "message_id": first["message_id"],
+        }
+    )
+    frames = await frames_until(comm, is_end)
+    assert frames[0]["sibling_ids"] == [first["message_id"], frames[-1]["message_id"]]
+    assert frames[-1]["content"] == "uno"
+    prompt = fake_kobold.generations[2]["prompt"]
+    assert "first question" in prompt and "second" not in prompt and "two" not in prompt
+    conversation = await sync_to_async(Conversation.objects.get)(pk=conversation_id)
+    assert conversation.current_leaf_id == frames[-1]["message_id"]
     row = await sync_to_async(Message.objects.get)(pk=last["message_id"])
     assert (row.content, row.status) == ("two", "complete")
 

@@ -7,6 +7,7 @@ import pytest
 
 from chat import exports, services
 from chat.models import Conversation, Message
+from chat.replies import exchanges
 
 pytestmark = pytest.mark.django_db
 
@@ -61,7 +62,7 @@ def test_a_pending_reply_never_shows_an_old_rendering(owner):
 def test_continue_and_the_reaper_drop_the_old_rendering(owner):
     """Continuing a reply makes its stored HTML stale; so does a crash mid-continuation."""
     message = reply(owner)
-    services.continuation_prepare(user=owner, conversation_id=message.conversation_id)
+    exchanges.continuation_prepare(user=owner, conversation_id=message.conversation_id)
     message.refresh_from_db()
     assert message.html == "" and message.status == "queued"
     Message.objects.filter(pk=message.pk).update(

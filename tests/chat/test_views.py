@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.utils import translation
 from django.utils.translation.reloader import translation_file_changed
 
+from chat import tree
 from chat.errors import error_message
 from chat.management.commands.compile_translations import build_mo, parse_po
 from chat.models import Conversation, Message
@@ -261,9 +262,12 @@ def test_long_conversation_shows_its_last_page_with_a_link_to_earlier(
     from chat.views import HISTORY_PAGE
 
     conv = Conversation.objects.create(owner=user, title="Long")
-    Message.objects.bulk_create(
-        Message(conversation=conv, role="user", content=f"line {i:05}")
-        for i in range(10_000)
+    tree.bulk_append(
+        conv,
+        [
+            Message(conversation=conv, role="user", content=f"line {i:05}")
+            for i in range(10_000)
+        ],
     )
     first = 10_000 - HISTORY_PAGE
     with django_assert_max_num_queries(12):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from agents.events import ChatTurn
 from agents.profiles import HISTORY_TURNS
-from chat import services
+from chat import services, tree
 from chat.models import Message
 from tests.chat.conftest import frames_until, is_end, message_row, open_socket
 from tests.real_kobold.conftest import SHORT_REPLY_TOKENS
@@ -48,7 +48,7 @@ def _fill(user) -> tuple[int, list[ChatTurn]]:
                     created_at=began + timedelta(seconds=offset),
                 )
             )
-    Message.objects.bulk_create(rows)
+    tree.bulk_append(conversation, rows)
     return conversation.pk, [ChatTurn(r.role, r.content) for r in rows]
 
 

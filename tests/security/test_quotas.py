@@ -11,9 +11,9 @@ from django.contrib.auth.models import Group
 from django.test import AsyncClient, Client
 from django.utils import timezone, translation
 
-from chat import services
 from chat.errors import REGISTRY, ChatError
 from chat.models import GroupQuota, Message, UsageEntry, UserQuota
+from chat.replies import exchanges
 from chat.usage.quotas import day_bounds
 from tests.chat.conftest import open_socket
 
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 
 def start(user, text="hi"):
     """Start a reply and settle it at once (no job runs here)."""
-    result = services.exchange_create(user=user, text=text)
+    result = exchanges.exchange_create(user=user, text=text)
     Message.objects.pending().update(status=Message.Status.COMPLETE, content="ok")
     return result
 
@@ -39,7 +39,7 @@ def spend(user, tokens: int, when=None) -> None:
 
 def refusal(user) -> ChatError:
     with pytest.raises(ChatError) as caught:
-        services.exchange_create(user=user, text="one more")
+        exchanges.exchange_create(user=user, text="one more")
     return caught.value
 
 
@@ -99,9 +99,9 @@ def test_quotas_apply_to_every_way_of_starting(settings, make_user, how):
     conversation, _, _ = start(user)
     with pytest.raises(ChatError) as caught:
         if how == "regenerate":
-            services.regeneration_create(user=user, conversation_id=conversation.pk)
+            exchanges.regeneration_create(user=user, conversation_id=conversation.pk)
         else:
-            services.continuation_prepare(user=user, conversation_id=conversation.pk)
+            exchanges.continuation_prepare(user=user, conversation_id=conversation.pk)
     assert caught.value.code == "quota_exceeded"
 
 

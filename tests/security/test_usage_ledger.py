@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 from chat import services
 from chat.errors import ChatError
 from chat.models import Message, UsageEntry
+from chat.replies import exchanges
 from tests.chat.conftest import frames_until, is_end, open_socket
 
 pytestmark = pytest.mark.django_db
@@ -31,28 +32,30 @@ def assert_rate_limited(start) -> None:
 
 
 def test_regenerating_does_not_give_replies_back(two_a_minute, make_user):
-    """A message and a regeneration are two replies; a second regeneration is refused,
-    although only one reply row exists."""
+    """A message and a regeneration are two replies; a second regeneration is refused
+    (the ledger counts replies started, whatever rows are kept)."""
     user = make_user()
-    conversation, _, _ = services.exchange_create(user=user, text="hi")
+    conversation, _, _ = exchanges.exchange_create(user=user, text="hi")
     settle_replies()
-    services.regeneration_create(user=user, conversation_id=conversation.pk)
+    exchanges.regeneration_create(user=user, conversation_id=conversation.pk)
     settle_replies()
-    assert Message.objects.filter(role=Message.Role.ASSISTANT).count() == 1
+    assert Message.objects.filter(role=Message.Role.ASSISTANT).count() == 2
     assert_rate_limited(
-        lambda: services.regeneration_create(user=user, conversation_id=conversation.pk)
+        lambda: exchanges.regeneration_create(
+            user=user, conversation_id=conversation.pk
+        )
     )
 
 
 def test_continuing_counts_each_time(two_a_minute, make_user):
     """Continuing reuses the reply row, and still counts as a reply started."""
     user = make_user()
-    conversation, _, _ = services.exchange_create(user=user, text="hi")
+    conversation, _, _ = exchanges.exchange_create(user=user, text="hi")
     settle_replies()
-    services.continuation_prepare(user=user, conversation_id=conversation.pk)
+    exchanges.continuation_prepare(user=user, conversation_id=conversation.pk)
     settle_replies()
     assert_rate_limited(
-        lambda: services.continuation_prepare(
+        lambda: exchanges.continuation_prepare(
             user=user, conversation_id=conversation.pk
         )
     )
@@ -62,24 +65,24 @@ def test_deleting_conversations_does_not_give_replies_back(two_a_minute, make_us
     """The ledger keeps its entries when the conversation and its replies go."""
     user = make_user()
     for _ in range(2):
-        conversation, _, _ = services.exchange_create(user=user, text="hi")
+        conversation, _, _ = exchanges.exchange_create(user=user, text="hi")
         settle_replies()
         services.conversation_delete(conversation=conversation)
     assert Message.objects.count() == 0
-    assert_rate_limited(lambda: services.exchange_create(user=user, text="again"))
+    assert_rate_limited(lambda: exchanges.exchange_create(user=user, text="again"))
     assert UsageEntry.objects.filter(user=user).count() == 2
 
 
 def test_every_way_of_starting_is_recorded_with_its_kind(make_user):
     """One entry per reply: how it started and which reply it was."""
     user = make_user()
-    conversation, _, first = services.exchange_create(user=user, text="hi")
+    conversation, _, first = exchanges.exchange_create(user=user, text="hi")
     settle_replies()
-    _, _, second = services.regeneration_create(
+    _, _, second = exchanges.regeneration_create(
         user=user, conversation_id=conversation.pk
     )
     settle_replies()
-    services.continuation_prepare(user=user, conversation_id=conversation.pk)
+    exchanges.continuation_prepare(user=user, conversation_id=conversation.pk)
     entries = list(
         UsageEntry.objects.filter(user=user)
         .order_by("id")
@@ -95,9 +98,9 @@ def test_every_way_of_starting_is_recorded_with_its_kind(make_user):
 def test_a_refused_reply_records_nothing(two_a_minute, make_user):
     """Busy or over the limit: no reply row, no ledger entry."""
     user = make_user()
-    services.exchange_create(user=user, text="hi")
+    exchanges.exchange_create(user=user, text="hi")
     with pytest.raises(ChatError):
-        services.exchange_create(user=user, text="while busy")
+        exchanges.exchange_create(user=user, text="while busy")
     assert UsageEntry.objects.count() == 1
 
 
