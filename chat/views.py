@@ -37,7 +37,8 @@ class MessageView:
     def branch_label(self) -> str:
         if not self.sibling_ids:
             return ""
-        return f"{self.siblings.index(self.message.pk) + 1}/{len(self.siblings)}"
+        index = self.siblings.index(self.message.pk) + 1
+        return _("%(index)s/%(count)s") % {"index": index, "count": len(self.siblings)}
 
     @property
     def metrics_label(self) -> str:
@@ -214,4 +215,5 @@ def ui_strings() -> dict[str, str]:
         "go_to_it": _("Go to it"),
         "char_count": _("%(used)s / %(limit)s characters"),
         "stop_it": _("Stop it"),
+        "branch_position": _("%(index)s/%(count)s"),
     } | {f"err_{code}": str(entry.message) for code, entry in REGISTRY.items()}

@@ -93,9 +93,9 @@ async def reply_start(
         history,
         payload,
     ) = await database_sync_to_async(_exchange)(
-        user, text, conversation_id, new_conversation
+        user, text, conversation_id, new_conversation, edit_of
     )
-    announce = protocol.user_message(conversation.title, payload)
+    announce = protocol.user_message(conversation.title, payload, edit_of=edit_of)
     _launch(
         conversation, assistant, user,
         history=history, text=text, simple=simple, announce=announce,

@@ -1,7 +1,8 @@
 // The chat page controller: sending, the message actions, and the WebSocket protocol of
 // DESIGN.md (what started a reply, errors, resume on reconnect; the frames of a reply's
 // life are replies.js, the message box composer.js).
-import { clearComposer, editText, giveBack, initComposer } from "./composer.js";
+import * as branches from "./branches.js";
+import { clearComposer, editText, giveBack, initComposer, isEditing } from "./composer.js";
 import { config, errorText, t } from "./config.js";
 import { adoptConversation, conversationId, isCurrent, showTitle } from "./conversation.js";
 import { enableLanguageSwitch } from "./language.js";
@@ -24,6 +25,7 @@ const state = {
   lastSend: null, // { text, userEl } of the last message sent, to undo on a refusal
   regenerating: null, // { el, status, label } of a reply asked to be written again
   continuing: null, // the reply element asked to continue, until the server answers
+  editing: null, // { id, sent } of the user message being edited in the composer
   lastResume: 0,
   sending: false, // a send is waiting for the socket
 };
@@ -33,7 +35,8 @@ function activeReply() {
 }
 
 function updateBusy() {
-  const asked = waitingElement() || state.regenerating || state.continuing;
+  const asked =
+    waitingElement() || state.regenerating || state.continuing || state.editing?.sent;
   const busy = Boolean(asked || msgs.pendingMessages().length);
   document.body.classList.toggle("busy", busy);
   sendButton.hidden = busy;
@@ -57,40 +60,64 @@ function isOwnSend(frame) {
   return conversationId() == null || isCurrent(frame.conversation_id);
 }
 
+/** The user message of a `user_message` frame, and a waiting reply under it. */
+function showExchange(frame, message) {
+  const when = message.created_at ? new Date(message.created_at) : new Date();
+  const userEl = msgs.appendMessage("user", message.content ?? "", when);
+  msgs.bindMessage(userEl, message.id);
+  branches.setParent(userEl, message.parent_id);
+  branches.setBranch(userEl, message.sibling_ids);
+  const reply = msgs.appendMessage("assistant");
+  msgs.bindMessage(reply, frame.message_id);
+  branches.setParent(reply, message.id);
+  msgs.setStatus(reply, "queued", t("waiting_plain"));
+}
+
 const handlers = {
   ...replyHandlers(() => requestResume()),
   user_message(frame) {
     const message = frame.message ?? {};
     refreshSidebar();
+    if (frame.edit_of != null && String(state.editing?.id) === String(frame.edit_of)) {
+      state.editing = null; // this tab's edit, accepted
+      clearComposer();
+    }
     if (isOwnSend(frame)) {
       if (conversationId() == null) {
         adoptConversation(frame.conversation_id, frame.conversation_title);
       }
-      msgs.bindMessage(state.lastSend.userEl, message.id);
+      const { userEl } = state.lastSend;
+      msgs.bindMessage(userEl, message.id);
+      branches.setParent(userEl, message.parent_id);
       state.lastSend = null;
-      replyFor(frame); // binds the placeholder to the reply's id
+      branches.setParent(replyFor(frame), message.id); // binds the placeholder
       return;
     }
-    // Sent from another tab or device: shown here too, once.
+    // An edit, or sent from another tab or device: shown here too, once.
     if (!isCurrent(frame.conversation_id) || !config.latestPage) return;
     showTitle(frame.conversation_title);
     if (msgs.findMessage(message.id)) return;
-    const when = message.created_at ? new Date(message.created_at) : new Date();
-    msgs.bindMessage(msgs.appendMessage("user", message.content ?? "", when), message.id);
-    const reply = msgs.appendMessage("assistant");
-    msgs.bindMessage(reply, frame.message_id);
-    msgs.setStatus(reply, "queued", t("waiting_plain"));
+    if (frame.edit_of != null) branches.dropBranchBelow(message.parent_id);
+    showExchange(frame, message);
   },
   regenerate(frame) {
     if (!isCurrent(frame.conversation_id)) return;
-    // This tab's Regenerate, or another tab's: the conversation's last reply is replaced.
-    const el = state.regenerating?.el ?? msgs.lastReply();
+    // This tab's Regenerate, or another tab's: the new reply takes the place of the one
+    // shown under the same message, and a branch below it (an older reply) goes.
+    const el =
+      state.regenerating?.el ?? msgs.findMessage(frame.sibling_ids?.at(-2)) ?? msgs.lastReply();
     state.regenerating = null;
     if (!el || !config.latestPage) return;
+    while (el.nextElementSibling?.classList.contains("msg")) el.nextElementSibling.remove();
     msgs.resetReply(el);
     thinking.resetReasoning(el);
     msgs.bindMessage(el, frame.message_id);
+    branches.setParent(el, frame.parent_id);
+    branches.setBranch(el, frame.sibling_ids);
     msgs.setStatus(el, "queued", t("waiting_plain"));
+  },
+  branch(frame) {
+    branches.applyBranch(frame);
   },
   continue(frame) {
     state.continuing = null;
@@ -120,6 +147,10 @@ function onFrame(frame) {
 
 /** The server refused what this tab just asked: put things back as they were. */
 function undoRefusedAction() {
+  if (state.editing?.sent) {
+    state.editing.sent = false; // the edited text stays in the box
+    return true;
+  }
   if (state.regenerating) {
     const { el, status, label } = state.regenerating;
     state.regenerating = null;
@@ -164,6 +195,17 @@ async function sendNow(text) {
     return;
   }
   hideNotice();
+  if (state.editing && isEditing()) {
+    // An edit: shown once the server has stored it (the `user_message` frame).
+    if (!socket.send({ type: "edit", message_id: Number(state.editing.id), text })) {
+      showNotice(t("not_connected"));
+      return;
+    }
+    state.editing.sent = true;
+    updateBusy();
+    return;
+  }
+  state.editing = null;
   // A new conversation is made with its first message: a refusal leaves nothing.
   const frame = { type: "message", text };
   if (conversationId() == null) frame.new_conversation = true;
@@ -224,6 +266,7 @@ function onSocketState(status) {
 }
 
 initComposer(send);
+branches.initBranches((messageId) => socket.send({ type: "select", message_id: messageId }));
 stopButton.addEventListener("click", () => {
   const el = activeReply();
   if (el) stopReply(el.dataset.id);
@@ -232,7 +275,10 @@ list.addEventListener("click", (event) => {
   const button = event.target.closest(".act");
   const el = button?.closest(".msg");
   if (!el) return;
-  if (button.classList.contains("act-edit")) editText(msgs.messageText(el));
+  if (button.classList.contains("act-edit")) {
+    state.editing = { id: el.dataset.id, sent: false };
+    editText(msgs.messageText(el));
+  }
   if (button.classList.contains("act-regen")) regenerate(el);
   if (button.classList.contains("act-continue")) continueReply(el);
   if (button.classList.contains("act-copy-reply")) msgs.copyReply(el, button);

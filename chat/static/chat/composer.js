@@ -40,7 +40,9 @@ export function clearComposer() {
   refresh();
 }
 
-/** Edit & resend: the text goes back in the box; sending it adds a new turn. */
+export const isEditing = () => composer.classList.contains("editing");
+
+/** Edit: the text goes back in the box; sending it makes a new branch from there. */
 export function editText(text) {
   input.value = text;
   composer.classList.add("editing");
