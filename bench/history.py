@@ -1,12 +1,18 @@
-"""Server time of the two history views on a 10,000-message conversation: the chat page
-(session cookie) and the REST messages page (API key), timed from a local client."""
+"""Server time of the two history views on a 10,000-message conversation with 1,000
+alternative replies (bench/seed.py): the chat page (session cookie) and the REST messages
+page (API key), timed from a local client. Run alone, on both stacks:
+`.venv/bin/python bench/history.py` (`make bench` runs it too)."""
 
 import math
+import sys
 import time
+from pathlib import Path
 
 import httpx
 
-from bench.stats import summary
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.stats import summary  # noqa: E402
 
 PAGE_SIZE = 20  # the API's default
 
@@ -43,7 +49,36 @@ def run(base_url: str, seeded: dict, *, quick: bool) -> dict:
         api_last = _timed(client, f"{url}?page={last}&page_size={PAGE_SIZE}", repeats)
     return {
         "messages": history["messages"],
+        "branches": history.get("branches", 0),
         "page": page,
         "api_page": api,
         "api_last_page": api_last,
     }
+
+
+def main() -> None:
+    from bench import stack
+
+    upstream = stack.Upstream(slots=4)
+    try:
+        for make in (stack.memory_stack, stack.redis_stack):
+            current = stack.prepare(
+                make(), users=1, conversations=1, solo=1, history=10_000
+            )
+            daphne = current.daphne(upstream)
+            try:
+                figures = run(daphne.url, current.seeded, quick=False)
+            finally:
+                daphne.stop()
+            print(f"{current.name}: {figures['messages']} messages on the path, "
+                  f"{figures['branches']} alternatives")  # fmt: skip
+            for key in ("page", "api_page", "api_last_page"):
+                view = figures[key]
+                print(f"  {key}: HTTP {view['status']}, p50 {view['ms']['p50']:.1f} ms, "
+                      f"max {view['ms']['max']:.1f} ms")  # fmt: skip
+    finally:
+        upstream.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ from chat import tree  # noqa: E402
 from chat.models import ApiKey, Conversation, Message  # noqa: E402
 from chat.rendering import render_markdown  # noqa: E402
 
+BRANCHES = 1_000  # alternative replies in the long history
 MAX_TOKENS = 20_000  # the profiles' limits would cut the long replies
 
 
@@ -83,18 +84,41 @@ def history(messages: int) -> dict:
                 status=Message.Status.COMPLETE,
             )
         )
-    tree.bulk_append(conversation, rows)
+    path = tree.bulk_append(conversation, rows)
+    branches = _alternatives(conversation, path, BRANCHES)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[0]
+    session[BACKEND_SESSION_KEY] = settings.AUTHENTICATION_BACKENDS[-1]  # axes first
     session[HASH_SESSION_KEY] = user.get_session_auth_hash()
     session.create()
     return {
         "conversation": conversation.pk,
         "messages": messages,
+        "branches": branches,
         "session": session.session_key,
         "key": raw,
     }
+
+
+def _alternatives(conversation, path: list[Message], count: int) -> int:
+    """`count` other replies, spread along the path (each a sibling of a reply shown,
+    as Regenerate leaves them): the branch shown stays the path."""
+    replies = [m for m in path if m.role == Message.Role.ASSISTANT]
+    step = max(1, len(replies) // count)
+    others = [
+        Message(
+            conversation=conversation,
+            role=Message.Role.ASSISTANT,
+            content=f"Another answer to message {reply.parent_id}.",
+            html=render_markdown(f"Another answer to message {reply.parent_id}."),
+            status=Message.Status.COMPLETE,
+            parent_id=reply.parent_id,
+            depth=reply.depth,
+        )
+        for reply in replies[::step][:count]
+    ]
+    Message.objects.bulk_create(others, batch_size=1000)
+    return len(others)
 
 
 def main() -> None:
