@@ -10,6 +10,7 @@ from dataclasses import dataclass, replace
 from agents.conf import conf
 from agents.intents import Intent
 from agents.llm_service import GenerationSettings
+from agents.template_choice import version_tuple
 
 SYSTEM_PROMPT = (
     "You are Kobold, a helpful, honest assistant in a web chat. "
@@ -29,6 +30,7 @@ class ReplyOverrides:
     temperature: float | None = None
     top_p: float | None = None
     max_tokens: int | None = None
+    reasoning_effort: str | None = None  # none/minimal/low/medium (KoboldCpp 1.117)
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,7 @@ class Profile:
     top_p: float
     rep_pen: float
     max_tokens: int
+    reasoning_effort: str = ""  # "": the model thinks as it likes
 
     def generation_settings(self, stop: list[str] | None = None) -> GenerationSettings:
         """The sampler settings the LLM service takes for this profile."""
@@ -50,19 +53,27 @@ class Profile:
             top_p=self.top_p,
             rep_pen=self.rep_pen,
             stop=list(stop or []),
+            extra={"reasoning_effort": self.reasoning_effort}
+            if self.reasoning_effort
+            else {},
         )
 
     def model_settings(self) -> dict:
         """The same values as pydantic-ai ModelSettings: extra keys reach KoboldCpp's
         native body, extra_body its /v1 one (which reads max_tokens, not the
         max_completion_tokens pydantic-ai sends)."""
-        return {
+        extra = {"max_tokens": self.max_tokens, "rep_pen": self.rep_pen}
+        settings = {
             "max_tokens": self.max_tokens,
             "temperature": self.temperature,
             "top_p": self.top_p,
             "rep_pen": self.rep_pen,
-            "extra_body": {"max_tokens": self.max_tokens, "rep_pen": self.rep_pen},
         }
+        if self.reasoning_effort:  # read by both of KoboldCpp's APIs (1.117)
+            settings["reasoning_effort"] = extra["reasoning_effort"] = (
+                self.reasoning_effort
+            )
+        return settings | {"extra_body": extra}
 
 
 PROFILES: dict[str, Profile] = {
@@ -124,10 +135,20 @@ def profile_for(intent: str, overrides: ReplyOverrides | None = None) -> Profile
         return profile
     changes = {
         name: value
-        for name in ("temperature", "top_p", "max_tokens")
+        for name in ("temperature", "top_p", "max_tokens", "reasoning_effort")
         if (value := getattr(overrides, name)) is not None
     }
     return replace(profile, **changes)
+
+
+REASONING_EFFORTS = ("none", "minimal", "low", "medium")
+REASONING_EFFORT_SINCE = (1, 117)  # read in generate() of 1.117's koboldcpp.py
+
+
+def supports_reasoning_effort(version: str | None) -> bool:
+    """Whether KoboldCpp `version` (None: unknown, or not KoboldCpp) bounds thinking
+    by `reasoning_effort`: a share of max_length (0/10/25/50 %)."""
+    return bool(version) and version_tuple(version) >= REASONING_EFFORT_SINCE
 
 
 def system_prompt(overrides: ReplyOverrides | None = None) -> str:

@@ -50,6 +50,15 @@ class Conversation(models.Model):
     temperature = models.FloatField(null=True, blank=True)
     top_p = models.FloatField(null=True, blank=True)
     max_tokens = models.PositiveIntegerField(null=True, blank=True)
+    show_thinking = models.BooleanField(
+        default=True, help_text="Show the model's thinking (folded) above its answers."
+    )
+    reasoning_effort = models.CharField(
+        max_length=8,
+        blank=True,
+        help_text="none, minimal, low or medium: how much of a reply the model may "
+        "think (a backend that supports it); empty: as the model likes.",
+    )
     # The end of the branch shown: the path from the root to it is the conversation as
     # the page and the model see it; the other branches stay stored (chat/tree.py).
     current_leaf = models.ForeignKey(

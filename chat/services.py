@@ -44,7 +44,10 @@ def conversation_latest_or_create(*, user) -> Conversation:
 def conversation_update_settings(
     *, conversation: Conversation, **fields
 ) -> Conversation:
-    allowed = {"title", "system_prompt", "temperature", "top_p", "max_tokens"}
+    allowed = {
+        "title", "system_prompt", "temperature", "top_p", "max_tokens",
+        "show_thinking", "reasoning_effort",
+    }  # fmt: skip
     unknown = set(fields) - allowed
     if unknown:
         raise ChatError(
@@ -169,5 +172,7 @@ def conversation_payload(conversation: Conversation, last_status: str = "") -> d
         "temperature": conversation.temperature,
         "top_p": conversation.top_p,
         "max_tokens": conversation.max_tokens,
+        "show_thinking": conversation.show_thinking,
+        "reasoning_effort": conversation.reasoning_effort,
         "last_status": last_status,
     }

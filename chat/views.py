@@ -10,6 +10,8 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
+from agents.llm_service import LLMService
+from agents.profiles import supports_reasoning_effort
 from chat import tree
 from chat.errors import REGISTRY, error_message
 from chat.models import Conversation, Message
@@ -88,6 +90,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "earlier_before": messages[0].pk if earlier else None,
         "older_page": before is not None,
         "page_config": _page_config(current, latest_page=before is None),
+        "reasoning_effort_supported": reasoning_effort_supported(),
     }
     return render(request, "chat/index.html", context)
 
@@ -110,6 +113,13 @@ def _history(current: Conversation | None, before: str | None):
     earlier = len(rows) > HISTORY_PAGE
     page = [m for m in rows[-HISTORY_PAGE:] if m.role != Message.Role.SYSTEM]
     return page, earlier
+
+
+def reasoning_effort_supported() -> bool:
+    """Whether the backend, as far as this process knows it yet, bounds thinking; the
+    setting is hidden where it would be ignored."""
+    service = LLMService.from_settings()
+    return supports_reasoning_effort(service.version if service.is_koboldcpp else None)
 
 
 def _selected_conversation(request: HttpRequest, owned) -> Conversation | None:
@@ -155,6 +165,7 @@ def _page_config(current: Conversation | None, *, latest_page: bool) -> dict:
     earlier ones), so new messages and replies are added to it."""
     return {
         "conversationId": current.pk if current else None,
+        "showThinking": current.show_thinking if current else True,
         "latestPage": latest_page,
         "maxMessageChars": settings.CHAT_MAX_MESSAGE_CHARS,
         "wsPath": "/ws/chat/",

@@ -124,12 +124,15 @@ def conversation_change(
     body: ConversationSettingsIn,
     conversation_id: int = ConversationId,
 ):
-    """Rename, or change the system prompt and sampler settings (only fields sent)."""
+    """Rename, or change the system prompt, sampler and thinking settings (only the
+    fields sent)."""
     conversation = _conversation(request, conversation_id)
     fields = body.model_dump(exclude_unset=True)
-    for text_field in ("title", "system_prompt"):
+    for text_field in ("title", "system_prompt", "reasoning_effort"):
         if text_field in fields and fields[text_field] is None:
             fields[text_field] = ""
+    if fields.get("show_thinking", False) is None:
+        fields["show_thinking"] = True
     limit = settings.CHAT_MAX_MESSAGE_CHARS
     if len(fields.get("system_prompt", "")) > limit:
         raise ChatError("bad_request", f"The system prompt is over {limit} characters.")

@@ -83,6 +83,8 @@ class ConversationOut(Schema):
     temperature: float | None
     top_p: float | None
     max_tokens: int | None
+    show_thinking: bool = True
+    reasoning_effort: str = ""
     last_status: str
 
 
@@ -156,6 +158,12 @@ class ConversationSettingsIn(Schema):
     temperature: float | None = Field(None, ge=0, le=2)
     top_p: float | None = Field(None, gt=0, le=1)
     max_tokens: int | None = Field(None, ge=1, le=8192)
+    show_thinking: bool | None = None
+    reasoning_effort: Literal["", "none", "minimal", "low", "medium"] | None = Field(
+        None,
+        description="How much of a reply the model may spend thinking, where the "
+        "backend supports it (KoboldCpp 1.117 and later); empty: as the model likes.",
+    )
 
 
 class ApiKeyOut(Schema):

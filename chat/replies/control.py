@@ -30,6 +30,7 @@ def _overrides(conversation: Conversation) -> ReplyOverrides:
         temperature=conversation.temperature,
         top_p=conversation.top_p,
         max_tokens=conversation.max_tokens,
+        reasoning_effort=conversation.reasoning_effort or None,
     )
 
 

@@ -36,3 +36,36 @@ def test_thinking_is_folded_above_the_answer(chat_server, new_page, screenshot):
     expect(again.locator("summary")).to_have_text(re.compile(r"Thought for \d+ s"))
     assert again.get_attribute("open") is None
     expect(again.locator(".thinking-body")).to_contain_text("about it.")
+
+
+def test_show_thinking_off_hides_it_in_this_conversation(chat_server, new_page):
+    """The conversation setting: off hides every thinking block at once, and after a
+    reload; the thinking stays stored. The effort setting is hidden: KoboldCpp 1.76
+    does not bound thinking."""
+    chat_server.kobold.push(
+        Script(tokens=["<think>", "Hmm.", "</think>", "Yes."]),
+        Script(tokens=["<think>", "Again.", "</think>", "Still yes."]),
+    )
+    page = new_page()
+    log_in(page, chat_server)
+    send(page, "Think first")
+    reply = page.locator(LAST_REPLY)
+    expect(reply).to_have_attribute("data-status", "complete")
+    expect(reply.locator("details.msg-thinking")).to_be_visible()
+    page.click("#open-settings")
+    expect(page.locator("#effort-field")).to_be_hidden()
+    page.uncheck("#conv-settings input[name=show_thinking]")
+    page.click("#conv-settings button[type=submit]")
+    expect(page.locator("#conv-settings .form-status")).to_have_text("Saved")
+    page.keyboard.press("Escape")
+    expect(reply.locator("details.msg-thinking")).to_be_hidden()
+    send(page, "And again")
+    expect(page.locator(LAST_REPLY)).to_have_attribute("data-status", "complete")
+    expect(page.locator(LAST_REPLY).locator(".msg-body")).to_have_text("Still yes.")
+    expect(page.locator("#messages details.msg-thinking")).to_have_count(2)
+    for block in page.locator("#messages details.msg-thinking").all():
+        expect(block).to_be_hidden()
+    page.reload()
+    page.wait_for_selector("body[data-ready]")
+    for block in page.locator("#messages details.msg-thinking").all():
+        expect(block).to_be_hidden()

@@ -22,12 +22,19 @@ function numberOrNull(value, parse) {
 async function saveConversation(conversationId) {
   const data = new FormData(convForm);
   const status = convForm.querySelector(".form-status");
+  const body = {
+    system_prompt: String(data.get("system_prompt") ?? ""),
+    temperature: numberOrNull(data.get("temperature"), Number.parseFloat),
+    max_tokens: numberOrNull(data.get("max_tokens"), (v) => Number.parseInt(v, 10)),
+    show_thinking: convForm.elements.show_thinking.checked,
+  };
+  // Sent only where the backend bounds thinking (the field is hidden elsewhere).
+  if (!document.getElementById("effort-field").hidden) {
+    body.reasoning_effort = String(data.get("reasoning_effort") ?? "");
+  }
   try {
-    await api("PATCH", `conversations/${conversationId}`, {
-      system_prompt: String(data.get("system_prompt") ?? ""),
-      temperature: numberOrNull(data.get("temperature"), Number.parseFloat),
-      max_tokens: numberOrNull(data.get("max_tokens"), (v) => Number.parseInt(v, 10)),
-    });
+    await api("PATCH", `conversations/${conversationId}`, body);
+    document.getElementById("messages").classList.toggle("hide-thinking", !body.show_thinking);
     status.textContent = t("saved");
   } catch (error) {
     status.textContent = t("request_failed", { status: error.status ?? "?" });
@@ -105,7 +112,10 @@ function showConversation(id) {
   convNone.hidden = id != null;
   if (id == null || convForm.dataset.conversationId === String(id)) return;
   convForm.dataset.conversationId = String(id);
-  for (const field of convForm.querySelectorAll("textarea, input")) field.value = "";
+  for (const field of convForm.querySelectorAll("textarea, input:not([type=checkbox]), select")) {
+    field.value = "";
+  }
+  convForm.elements.show_thinking.checked = true;
   for (const link of convArea.querySelectorAll("a[data-format]")) {
     link.href = `${config.apiRoot}conversations/${id}/export?format=${link.dataset.format}`;
   }
