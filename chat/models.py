@@ -53,12 +53,8 @@ class Conversation(models.Model):
     show_thinking = models.BooleanField(
         default=True, help_text="Show the model's thinking (folded) above its answers."
     )
-    reasoning_effort = models.CharField(
-        max_length=8,
-        blank=True,
-        help_text="none, minimal, low or medium: how much of a reply the model may "
-        "think (a backend that supports it); empty: as the model likes.",
-    )
+    # none, minimal, low or medium (a backend that bounds thinking); "": as it likes
+    reasoning_effort = models.CharField(max_length=8, blank=True)
     # The end of the branch shown: the path from the root to it is the conversation as
     # the page and the model see it; the other branches stay stored (chat/tree.py).
     current_leaf = models.ForeignKey(
@@ -185,15 +181,12 @@ class Message(models.Model):
             )
 
     def _shown_leaf(self) -> "Message | None":
-        leaf_id = (
-            Conversation.objects.filter(pk=self.conversation_id)
-            .values_list("current_leaf_id", flat=True)
-            .first()
-        )
+        shown = Conversation.objects.filter(pk=self.conversation_id)
+        leaf_id = shown.values_list("current_leaf_id", flat=True).first()
         rows = Message.objects.filter(conversation_id=self.conversation_id)
-        if leaf_id is not None:
-            return rows.filter(pk=leaf_id).first()
-        return rows.order_by("-id").first()
+        return (
+            rows.filter(pk=leaf_id).first() if leaf_id else rows.order_by("-id").first()
+        )
 
     def display_html(self) -> str:
         """A reply's content as sanitized HTML: the stored rendering of a settled reply, so

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='conversation',
             name='reasoning_effort',
-            field=models.CharField(blank=True, help_text='none, minimal, low or medium: how much of a reply the model may think (a backend that supports it); empty: as the model likes.', max_length=8),
+            field=models.CharField(blank=True, max_length=8),
         ),
         migrations.AddField(
             model_name='conversation',
