@@ -227,4 +227,6 @@ def ui_strings() -> dict[str, str]:
         "char_count": _("%(used)s / %(limit)s characters"),
         "stop_it": _("Stop it"),
         "branch_position": _("%(index)s/%(count)s"),
+        "reply_ready": _("Your reply is ready"),
+        "notify_refused": _("The browser does not allow notifications for this page."),
     } | {f"err_{code}": str(entry.message) for code, entry in REGISTRY.items()}

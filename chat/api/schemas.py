@@ -48,7 +48,7 @@ class SimpleChatOut(Schema):
 class BackendHealth(Schema):
     reachable: bool
     label: str = Field(description="Which backend is in use, for people.")
-    url: str = Field(description="The backend URL, without credentials.")
+    url: str = Field("", description="The backend URL, without credentials (staff).")
     api: str = ""
     model: str = ""
     version: str = ""

@@ -93,13 +93,19 @@ async def health(request: HttpRequest):
     even when the backend hangs. Without a login or an API key, only the status."""
     report = await health_report()
     status = 200 if report["status"] == "ok" else 503
-    if not await _caller_known(request):
+    caller = await _caller(request)
+    if caller is None:
         return Status(status, {"status": report["status"]})
+    if not caller.is_staff:  # where the model server lives is for staff to know
+        backend = report.get("backend") or {}
+        backend.pop("url", None)
+        backend["label"] = backend.get("label", "").split(" at ", 1)[0]
     return Status(status, report)
 
 
-async def _caller_known(request: HttpRequest) -> bool:
-    """A logged-in browser or a valid API key (GET: no CSRF check to make)."""
-    if (await request.auser()).is_authenticated:
-        return True
-    return await sync_to_async(api_key_auth)(request) is not None
+async def _caller(request: HttpRequest):
+    """A logged-in browser's user or a valid API key's (GET: no CSRF check to make)."""
+    user = await request.auser()
+    if user.is_authenticated:
+        return user
+    return await sync_to_async(api_key_auth)(request)

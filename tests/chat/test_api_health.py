@@ -8,6 +8,7 @@ import time
 
 import httpx
 import pytest
+from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
 from chat.api.health import public_url
@@ -18,8 +19,18 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def caller(make_user, make_key) -> dict[str, str]:
-    """The headers of a caller with an API key: the one who gets the details."""
-    return {"Authorization": f"Bearer {make_key(make_user())}"}
+    """The headers of a staff member with an API key: who gets every detail."""
+    return {"Authorization": f"Bearer {make_key(make_user(is_staff=True))}"}
+
+
+async def test_a_user_who_is_not_staff_is_not_told_where_the_backend_is(
+    kobold_settings, fake_kobold, make_user, make_key
+):
+    key = await sync_to_async(make_key)(await sync_to_async(make_user)())
+    status, body, _ = await get_health({"Authorization": f"Bearer {key}"})
+    assert status == 200 and body["backend"]["model"]  # the state and the model
+    assert "url" not in body["backend"] or body["backend"]["url"] == ""
+    assert "127.0.0.1" not in str(body)
 
 
 async def get_health(headers: dict[str, str]) -> tuple[int, dict, float]:

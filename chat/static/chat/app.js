@@ -13,7 +13,7 @@ import { initSettings } from "./settings.js";
 import { initSidebar, refreshSidebar } from "./sidebar.js";
 import { ChatSocket } from "./socket.js";
 import * as thinking from "./thinking.js";
-import { startStatusBadge } from "./status.js";
+import { noteFrame, startStatusBadge } from "./status.js";
 
 const sendButton = document.getElementById("send");
 const stopButton = document.getElementById("stop");
@@ -141,6 +141,7 @@ const handlers = {
 };
 
 function onFrame(frame) {
+  noteFrame(frame);
   handlers[frame.type]?.(frame);
   updateBusy();
 }

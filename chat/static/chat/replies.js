@@ -3,6 +3,7 @@
 import { t } from "./config.js";
 import { isCurrent } from "./conversation.js";
 import * as msgs from "./messages.js";
+import { replyEndedAway } from "./away.js";
 import { replyEnded } from "./notice.js";
 import { refreshSidebar } from "./sidebar.js";
 import * as thinking from "./thinking.js";
@@ -86,6 +87,7 @@ export function replyHandlers(resume) {
     },
     end(frame) {
       replyEnded(frame.message_id);
+      replyEndedAway(frame);
       const el = replyFor(frame);
       if (!el) return;
       msgs.finishReply(el, frame);

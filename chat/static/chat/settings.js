@@ -1,6 +1,7 @@
 // The settings dialog: this conversation's system prompt and sampler overrides, and the
 // user's API keys (create: the raw key is shown once; revoke).
 import { api, itemsOf } from "./api.js";
+import { notificationsWanted, setNotifications } from "./away.js";
 import { config, t } from "./config.js";
 import { confirmDialog } from "./dialogs.js";
 import { copyText } from "./messages.js";
@@ -136,5 +137,12 @@ export function initSettings(getConversationId) {
     saveConversation(getConversationId());
   });
   keyForm.addEventListener("submit", createKey);
+  const notify = document.getElementById("notify-away");
+  notify.checked = notificationsWanted();
+  notify.addEventListener("change", async () => {
+    const done = await setNotifications(notify.checked);
+    if (!done) notify.checked = false;
+    document.getElementById("notify-status").textContent = done ? "" : t("notify_refused");
+  });
   document.getElementById("key-copy").addEventListener("click", () => copyText(rawKey.value));
 }

@@ -1,8 +1,12 @@
-// The backend badge: GET /api/simple-chat/health every ~15 s (model, version, state).
+// The backend badge: GET /api/simple-chat/health every ~15 s (model, version, state),
+// and at once from the reply frames: busy while a reply is written, offline when the
+// model server does not answer, checked again when a reply ends.
 import { api } from "./api.js";
 import { config, t } from "./config.js";
 
 const badge = document.getElementById("backend-status");
+let lastBackend = {};
+let recheck = null;
 
 function stateOf(backend) {
   if (!backend.reachable) return "offline";
@@ -11,6 +15,7 @@ function stateOf(backend) {
 }
 
 function render(state, backend) {
+  lastBackend = backend;
   badge.dataset.state = state;
   const text = badge.querySelector(".badge-text");
   const words = { online: "online", offline: "offline", busy: "busy_backend" };
@@ -44,6 +49,21 @@ async function refresh() {
     // 503 means "degraded": the body still says what the backend is doing.
     const backend = error.body?.backend ?? {};
     render(stateOf(backend), backend);
+  }
+}
+
+const WRITING = new Set(["start", "token", "reasoning"]);
+const BACKEND_ERRORS = { backend_unreachable: "offline", backend_busy: "busy" };
+
+/** Follow the backend from a frame of the socket (no request). */
+export function noteFrame(frame) {
+  if (WRITING.has(frame.type) && badge.dataset.state !== "busy") {
+    render("busy", lastBackend);
+  } else if (frame.type === "error" && BACKEND_ERRORS[frame.code]) {
+    render(BACKEND_ERRORS[frame.code], lastBackend);
+  } else if (frame.type === "end") {
+    clearTimeout(recheck);
+    recheck = setTimeout(refresh, 300); // the next reply may already be writing
   }
 }
 
