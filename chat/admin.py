@@ -3,29 +3,14 @@ constant number of queries, a bounded transcript, exports, and API keys shown on
 
 from django.contrib import admin, messages
 from django.db.models import Count, OuterRef, Subquery
-from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.urls import path, reverse
+from django.utils.html import format_html
 from django.utils.text import Truncator
 
-from chat import exports, services, tree
+from chat import exports, services
 from chat.models import ApiKey, Conversation, Message
-
-TRANSCRIPT_LIMIT = 200
-
-
-class ReadOnlyMixin:
-    """History is read, never written, from the admin."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+from chat.staff.transcript import ReadOnlyMixin, TranscriptInline, reading_view
 
 
 class LastReplyStatusFilter(admin.SimpleListFilter):
@@ -39,85 +24,6 @@ class LastReplyStatusFilter(admin.SimpleListFilter):
         if self.value():
             return queryset.filter(last_status=self.value())
         return queryset
-
-
-class LatestMessagesFormSet(BaseInlineFormSet):
-    """Only the last TRANSCRIPT_LIMIT messages of the branch shown, in order, each with
-    its alternatives (`other_versions`): a 10,000-message conversation opens as fast as
-    a short one, in a constant number of queries."""
-
-    def get_queryset(self):
-        if not hasattr(self, "_latest"):
-            leaf = tree.leaf_id(self.instance) if self.instance.pk else None
-            ids = tree.path_ids(leaf, limit=TRANSCRIPT_LIMIT)
-            self._latest = self.queryset.filter(pk__in=ids).order_by("depth")
-            shown = list(self._latest)  # the formset's forms reuse these objects
-            siblings = tree.siblings_of(shown)
-            others = {pk for group in siblings.values() for pk in group} - set(ids)
-            rows = Message.objects.in_bulk(others) if others else {}
-            for message in shown:
-                message.other_versions = [
-                    rows[pk] for pk in siblings.get(message.pk, []) if pk in rows
-                ]
-        return self._latest
-
-
-class TranscriptInline(ReadOnlyMixin, admin.TabularInline):
-    model = Message
-    formset = LatestMessagesFormSet
-    extra = 0
-    can_delete = False
-    show_change_link = True
-    verbose_name_plural = f"transcript (branch shown, last {TRANSCRIPT_LIMIT} messages)"
-    fields = readonly_fields = (
-        "created_at",
-        "role",
-        "text",
-        "status",
-        "intent",
-        "intent_source",
-        "finish_reason",
-        "prompt_tokens",
-        "completion_tokens",
-        "ttft_ms",
-        "tokens_per_s",
-    )
-
-    @admin.display(description="tokens/s")
-    def tokens_per_s(self, message: Message):
-        return message.tokens_per_s
-
-    @admin.display(description="content")
-    def text(self, message: Message):
-        """The answer, with the model's thinking folded above it and the message's
-        alternatives (other replies, or edits) folded below."""
-        parts = [_text_html(message)]
-        others = getattr(message, "other_versions", [])
-        if others:
-            parts.append(
-                format_html(
-                    "<details><summary>{} other version(s)</summary>{}</details>",
-                    len(others),
-                    format_html_join(
-                        "", "<hr><div>{}</div>", ((_text_html(m),) for m in others)
-                    ),
-                )
-            )
-        return format_html_join("", "{}", ((part,) for part in parts))
-
-
-def _text_html(message: Message) -> str:
-    if not message.reasoning:
-        return format_html(
-            '<div style="white-space: pre-wrap">{}</div>', message.content
-        )
-    return format_html(
-        "<details><summary>Thinking</summary>"
-        '<div style="white-space: pre-wrap">{}</div></details>'
-        '<div style="white-space: pre-wrap">{}</div>',
-        message.reasoning,
-        message.content,
-    )
 
 
 def _download(content: str, content_type: str, filename: str) -> HttpResponse:
@@ -189,12 +95,18 @@ class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def all_messages(self, conversation: Conversation):
         url = reverse("admin:chat_message_changelist")
         return format_html(
-            '<a href="{}?conversation__id__exact={}">All {} messages of this '
-            "conversation</a>",
+            '<a href="{}">Read it as a conversation</a> · <a href="{}?'
+            'conversation__id__exact={}">All {} messages of this conversation</a>',
+            reverse("admin:chat_conversation_read", args=[conversation.pk]),
             url,
             conversation.pk,
             conversation.messages.count(),
         )
+
+    def get_urls(self):
+        read = self.admin_site.admin_view(reading_view)
+        own = [path("<int:conversation_id>/read/", read, name="chat_conversation_read")]
+        return own + super().get_urls()
 
     @admin.action(description="Export selected conversations as JSON")
     def export_json(self, request, queryset):

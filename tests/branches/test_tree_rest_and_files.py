@@ -145,3 +145,36 @@ def test_the_admin_transcript_folds_the_alternatives(forked, admin_client):
 
 def _loaded(conversation):
     return exports.with_messages(Conversation.objects.filter(pk=conversation.pk))[0]
+
+
+def test_staff_read_the_branch_shown_as_a_conversation(forked, admin_client):
+    _, conversation, rows = forked
+    rows["A2"].ttft_ms = 1234
+    rows["A2"].save(update_fields=["ttft_ms"])
+    change = admin_client.get(f"/admin/chat/conversation/{conversation.pk}/change/")
+    url = f"/admin/chat/conversation/{conversation.pk}/read/"
+    assert url in change.content.decode()
+    page = admin_client.get(url).content.decode()
+    assert page.index(">Q<") < page.index(">A2<")
+    assert "1234 ms" in page and "—" in page and "None" not in page
+    assert "1 other version(s)" in page and "Q2" not in page
+    assert rows["A2"].created_at.strftime("%H:%M:%S") in page
+
+
+def test_the_reading_view_is_for_staff_only(forked, make_user):
+    _, conversation, _ = forked
+    client = Client()
+    client.force_login(make_user("not-staff"))
+    answer = client.get(f"/admin/chat/conversation/{conversation.pk}/read/")
+    assert answer.status_code == 302 and "/login/" in answer["Location"]
+
+
+def test_the_chat_page_links_staff_to_the_transcript(forked, make_user):
+    owner, conversation, _ = forked
+    client = Client()
+    client.force_login(owner)
+    link = f"/admin/chat/conversation/{conversation.pk}/read/"
+    assert link not in client.get(f"/?c={conversation.pk}").content.decode()
+    owner.is_staff = True
+    owner.save()
+    assert link in client.get(f"/?c={conversation.pk}").content.decode()

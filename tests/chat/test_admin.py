@@ -8,7 +8,7 @@ from django.contrib import admin as django_admin
 from django.test import Client
 
 from chat import tree
-from chat.admin import TRANSCRIPT_LIMIT
+from chat.staff.transcript import TRANSCRIPT_LIMIT
 from chat.models import ApiKey, Conversation, Message
 
 CHANGELIST = "/admin/chat/conversation/"

@@ -1,0 +1,1 @@
+"""What staff see of the conversations beyond the admin's own pages."""
