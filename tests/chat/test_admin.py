@@ -8,8 +8,8 @@ from django.contrib import admin as django_admin
 from django.test import Client
 
 from chat import tree
-from chat.staff.transcript import TRANSCRIPT_LIMIT
 from chat.models import ApiKey, Conversation, Message
+from chat.staff.transcript import TRANSCRIPT_LIMIT
 
 CHANGELIST = "/admin/chat/conversation/"
 MESSAGES = "/admin/chat/message/"
