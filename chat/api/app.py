@@ -25,15 +25,20 @@ HTTP_ERROR_CODES = {400: "bad_request", 401: "unauthorized", 403: "csrf_failed"}
 
 
 # --- errors: one place turns every failure into {code, message} ----------------------
-def error_response(request: HttpRequest, status: int, code: str, message: str):
+def error_response(
+    request: HttpRequest, status: int, code: str, message: str, **details
+):
     return api.create_response(
-        request, {"code": code, "message": message}, status=status
+        request, {"code": code, "message": message, **details}, status=status
     )
 
 
 @api.exception_handler(ChatError)
 def on_chat_error(request: HttpRequest, exc: ChatError) -> HttpResponse:
-    response = error_response(request, exc.status, exc.code, exc.message)
+    """{code, message} and what the error names (a `busy` refusal: the `running` reply,
+    as the socket's error frame says it)."""
+    details = exc.details or {}
+    response = error_response(request, exc.status, exc.code, exc.message, **details)
     if exc.retry_after:
         response["Retry-After"] = str(exc.retry_after)
     return response

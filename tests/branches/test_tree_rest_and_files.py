@@ -178,3 +178,22 @@ def test_the_chat_page_links_staff_to_the_transcript(forked, make_user):
     owner.is_staff = True
     owner.save()
     assert link in client.get(f"/?c={conversation.pk}").content.decode()
+
+
+def test_a_busy_refusal_over_rest_names_the_running_reply(forked, api):
+    """As the socket's error frame: `running` says where the reply is being written."""
+    _, conversation, rows = forked
+    Message.objects.filter(pk=rows["A2"].pk).update(status=Message.Status.STREAMING)
+    answer = api.post(
+        "/api/simple-chat/",
+        {"message": "one more", "conversation_id": conversation.pk},
+        content_type="application/json",
+    )
+    assert answer.status_code == 409
+    body = answer.json()
+    assert body["code"] == "busy"
+    assert body["running"] == {
+        "conversation_id": conversation.pk,
+        "message_id": rows["A2"].pk,
+        "title": "forked",
+    }
