@@ -29,6 +29,7 @@ class MessageView:
     message: Message
     html: str
     siblings: list[int] = field(default_factory=list)
+    staff: bool = False
 
     @property
     def sibling_ids(self) -> str:
@@ -44,7 +45,7 @@ class MessageView:
 
     @property
     def metrics_label(self) -> str:
-        return metrics_label(self.message)
+        return metrics_label(self.message, staff=self.staff)
 
     @property
     def reasoning_html(self) -> str:
@@ -86,10 +87,15 @@ def index(request: HttpRequest) -> HttpResponse:
         "conversations": owned.search(query)[:SIDEBAR_LIMIT],
         "query": query,
         "current": current,
-        "messages": [_message_view(m, siblings.get(m.pk, [])) for m in messages],
+        "messages": [
+            _message_view(m, siblings.get(m.pk, []), staff=request.user.is_staff)
+            for m in messages
+        ],
         "earlier_before": messages[0].pk if earlier else None,
         "older_page": before is not None,
-        "page_config": _page_config(current, latest_page=before is None),
+        "page_config": _page_config(
+            current, latest_page=before is None, staff=request.user.is_staff
+        ),
         "reasoning_effort_supported": reasoning_effort_supported(),
     }
     return render(request, "chat/index.html", context)
@@ -135,23 +141,25 @@ def _selected_conversation(request: HttpRequest, owned) -> Conversation | None:
         raise Http404("No such conversation.") from exc
 
 
-def _message_view(message: Message, siblings: list[int]) -> MessageView:
+def _message_view(message: Message, siblings: list[int], *, staff) -> MessageView:
     # A reply still being written is shown as plain text until the job sends its html.
     rendered = message.role == Message.Role.ASSISTANT and not message.is_pending
     html = message.display_html() if rendered else ""
-    return MessageView(message=message, html=html, siblings=siblings)
+    return MessageView(message=message, html=html, siblings=siblings, staff=staff)
 
 
-def metrics_label(message: Message) -> str:
-    """One line for the hover tooltip: speed, time to first token, intent."""
+def metrics_label(message: Message, *, staff: bool = False) -> str:
+    """One line in words for the hover tooltip: when the first word came, the speed,
+    the length; the intent (and how it was decided) for staff only."""
     parts = []
-    if message.tokens_per_s is not None:
-        parts.append(_("%(rate)s tokens/s") % {"rate": message.tokens_per_s})
     if message.ttft_ms is not None:
-        parts.append(_("first token after %(ms)s ms") % {"ms": message.ttft_ms})
+        seconds = f"{message.ttft_ms / 1000:.1f}"
+        parts.append(_("first word after %(seconds)s s") % {"seconds": seconds})
+    if message.tokens_per_s is not None:
+        parts.append(_("%(rate)s tokens/s") % {"rate": round(message.tokens_per_s)})
     if message.completion_tokens is not None:
         parts.append(_("%(count)s tokens") % {"count": message.completion_tokens})
-    if message.intent:
+    if staff and message.intent:
         parts.append(
             _("intent: %(intent)s (%(source)s)")
             % {"intent": message.intent, "source": message.intent_source or "?"}
@@ -159,11 +167,14 @@ def metrics_label(message: Message) -> str:
     return " · ".join(parts)
 
 
-def _page_config(current: Conversation | None, *, latest_page: bool) -> dict:
+def _page_config(
+    current: Conversation | None, *, latest_page: bool, staff: bool
+) -> dict:
     """Rendered as a JSON data block (json_script): no inline script for a CSP to allow.
     `latestPage`: the page ends with the conversation's newest messages (not a page of
     earlier ones), so new messages and replies are added to it."""
     return {
+        "isStaff": staff,
         "conversationId": current.pk if current else None,
         "showThinking": current.show_thinking if current else True,
         "latestPage": latest_page,
@@ -192,7 +203,7 @@ def ui_strings() -> dict[str, str]:
         "thought_for": _("Thought for %(seconds)s s"),
         "thought_unfinished": _("Thought, and ran out of tokens before answering"),
         "m_rate": _("%(rate)s tokens/s"),
-        "m_ttft": _("first token after %(ms)s ms"),
+        "m_ttft": _("first word after %(seconds)s s"),
         "m_tokens": _("%(count)s tokens"),
         "m_intent": _("intent: %(intent)s (%(source)s)"),
         "copied": _("Copied"),

@@ -70,3 +70,22 @@ def test_the_effort_is_offered_only_where_the_backend_bounds_thinking(
     page = client.get(f"/?c={conversation.pk}").content.decode()
     field = page[page.index('id="effort-field"') :][:40]
     assert ("hidden" not in field.split(">")[0]) is offered
+
+
+def test_metrics_are_in_words_and_the_intent_is_for_staff(owner, make_user):
+    """The hover line says when the first word came and the speed; how the intent was
+    decided is a staff matter."""
+    from chat.models import Message
+    from chat.views import metrics_label
+
+    conversation = services.conversation_create(owner=owner, title="t")
+    reply = Message.objects.create(
+        conversation=conversation, role="assistant", content="x", ttft_ms=1234,
+        duration_ms=2234, completion_tokens=52, intent="chat", intent_source="fallback",
+    )  # fmt: skip
+    assert metrics_label(reply) == "first word after 1.2 s · 52 tokens/s · 52 tokens"
+    assert "fallback" in metrics_label(reply, staff=True)
+    client = Client()
+    client.force_login(owner)
+    page = client.get(f"/?c={conversation.pk}").content.decode()
+    assert "first word after 1.2 s" in page and "fallback" not in page

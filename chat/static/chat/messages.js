@@ -1,7 +1,7 @@
 // The message list: building message elements from the page's <template>s, the text of
 // a reply as it streams (tracked in code points, as the server counts offsets), and the
 // final sanitized HTML. Streamed model text only ever goes in through textContent.
-import { t } from "./config.js";
+import { config, t } from "./config.js";
 
 const list = document.getElementById("messages");
 const replies = new WeakMap(); // element -> { text, known } (known: code points, or null)
@@ -147,15 +147,20 @@ export function setMetrics(el, label) {
   span.title = label;
 }
 
-/** The hover line for a reply: speed, time to first token, token count, intent. */
+/** The hover line for a reply, in words: first word, speed, length (as the server
+ * writes it, chat/views.py); the intent for staff only. */
 export function metricsLabel(metrics = {}, intent = "", source = "") {
   const parts = [];
-  if (metrics.tokens_per_s != null) parts.push(t("m_rate", { rate: metrics.tokens_per_s }));
-  if (metrics.ttft_ms != null) parts.push(t("m_ttft", { ms: metrics.ttft_ms }));
+  if (metrics.ttft_ms != null) {
+    parts.push(t("m_ttft", { seconds: (metrics.ttft_ms / 1000).toFixed(1) }));
+  }
+  if (metrics.tokens_per_s != null) {
+    parts.push(t("m_rate", { rate: Math.round(metrics.tokens_per_s) }));
+  }
   if (metrics.completion_tokens != null) {
     parts.push(t("m_tokens", { count: metrics.completion_tokens }));
   }
-  if (intent) parts.push(t("m_intent", { intent, source: source || "?" }));
+  if (intent && config.isStaff) parts.push(t("m_intent", { intent, source: source || "?" }));
   return parts.join(" · ");
 }
 
