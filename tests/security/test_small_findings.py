@@ -36,7 +36,7 @@ async def test_anonymous_health_is_the_status_only(kobold_settings):
 async def test_health_details_need_a_login_or_a_key(
     kobold_settings, fake_kobold, make_user, make_key
 ):
-    user = await sync_to_async(make_user)()
+    user = await sync_to_async(make_user)(is_staff=True)  # the URL is for staff
     raw = await sync_to_async(make_key)(user)
     keyed = await AsyncClient().get(HEALTH, headers={"Authorization": f"Bearer {raw}"})
     assert keyed.json()["backend"]["url"] == fake_kobold.url
