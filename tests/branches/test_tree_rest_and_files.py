@@ -10,7 +10,8 @@ from django.test import Client
 from chat import exports, tree
 from chat.models import Conversation, Message
 
-pytestmark = pytest.mark.django_db(transaction=True)  # async views: their own connections
+# async views: their own connections
+pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
