@@ -62,7 +62,12 @@ class ChatTemplate:
     server_side: bool = False
 
     def render(self, messages: list[ChatTurn]) -> str:
-        """The prompt for `messages`, ending with the start of the assistant's reply."""
+        """The prompt for `messages`, ending with the start of the assistant's reply:
+        a last assistant turn is that start, left open for the model to carry on."""
+        if messages and messages[-1].role == "assistant":
+            *done, last = messages
+            opened = neutralise(last.content, self.plain_markers)
+            return "".join(self._turn(m) for m in done) + self.assistant_start + opened
         parts = [self._turn(message) for message in messages]
         gen = self.assistant_start if self.assistant_gen is None else self.assistant_gen
         return "".join(parts) + gen

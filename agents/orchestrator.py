@@ -185,19 +185,22 @@ class Orchestrator:
         overrides: ReplyOverrides | None = None,
         genkey: str,
         contended: bool = False,
+        prefix: str = "",
     ) -> AsyncIterator[ReplyEvent]:
         """IntentDecided, then the streamed TextDeltas, then Finished with token counts.
 
         `contended`: other replies wait for the backend, so no generation is spent on
-        the intent (the heuristic decides). Raises agents.errors types (PromptTooLong
+        the intent (the heuristic decides); nor on a `prefix`, the start of the answer
+        that the model carries on from. Raises agents.errors types (PromptTooLong
         before anything is yielded; StreamStalled, StreamTimeout from the watchdog).
         """
         decided, profile, prompt = await self._prepare(
-            history, text, overrides, genkey, contended
+            history, text, overrides, genkey, contended or bool(prefix)
         )
         yield decided
+        opened = [ChatTurn("assistant", prefix)] if prefix else []
         stream = self.service.stream_chat(
-            prompt.ending_with(profile.instructions),
+            prompt.ending_with(profile.instructions) + opened,
             settings=profile.generation_settings(),
             genkey=genkey,
         )

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.text import Truncator
 
 from chat import exports, services
-from chat.models import ApiKey, Conversation, Message
+from chat.models import ApiKey, Conversation, Handover, Message
 from chat.staff.transcript import ReadOnlyMixin, TranscriptInline, reading_view
 
 
@@ -119,6 +119,16 @@ class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return _download(content, "text/markdown", "conversations.md")
 
 
+class HandoverInline(ReadOnlyMixin, admin.TabularInline):
+    """Each time the reply's process died or stopped and another one took it over."""
+
+    model = Handover
+    extra = 0
+    can_delete = False
+    verbose_name_plural = "hand-overs (the process writing the reply died or stopped)"
+    fields = readonly_fields = ("at", "process", "checkpoint_chars", "outcome")
+
+
 @admin.register(Message)
 class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
@@ -139,11 +149,16 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
     date_hierarchy = "created_at"
     raw_id_fields = ("conversation",)
     exclude = ("genkey", "html")
-    readonly_fields = ("tokens_per_s",)
+    readonly_fields = ("tokens_per_s", "handover_count")
+    inlines = (HandoverInline,)
 
     @admin.display(description="owner", ordering="conversation__owner__username")
     def owner(self, message: Message):
         return message.conversation.owner
+
+    @admin.display(description="hand-overs")
+    def handover_count(self, message: Message) -> int:
+        return message.handovers.count()
 
     @admin.display(description="content")
     def excerpt(self, message: Message) -> str:

@@ -10,6 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from chat.rendering import render_markdown
+from chat.replies.models import Handover  # noqa: F401  (the hand-overs of replies)
 from chat.usage.models import (  # noqa: F401  (the usage models belong to this app)
     DailyUsage,
     GroupQuota,
@@ -162,8 +163,7 @@ class Message(models.Model):
     def __str__(self):
         return f"{self.role} #{self.pk} ({self.status})"
 
-    # Set on an unsaved message that starts a new root (an edit of a first message).
-    starts_root = False
+    starts_root = False  # set on an unsaved edit of a first message: a new root
 
     def save(self, *args, **kwargs):
         """A new message without a parent follows the end of the branch shown (so that

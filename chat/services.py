@@ -1,7 +1,7 @@
 """Write paths of the chat app (keyword-only, `<entity>_<action>`) and the payloads the
 socket, the REST API and the page share. Sync ORM: async callers wrap these."""
 
-from datetime import timedelta
+from datetime import UTC, datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -147,19 +147,17 @@ def reply_update(*, message_id: int, generation_tokens=None, **fields) -> None:
         )
 
 
-def replies_reap(*, stale_seconds: float) -> int:
-    """Mark replies whose job stopped beating as interrupted; the checkpoint stays."""
-    cutoff = timezone.now() - timedelta(seconds=stale_seconds)
-    return (
-        Message.objects.pending()
-        .filter(heartbeat_at__lt=cutoff)
-        .update(
-            status=Message.Status.INTERRUPTED,
-            error_code="interrupted",
-            html="",  # a continued reply's old rendering; the checkpoint renders on view
-            updated_at=timezone.now(),
-        )
-    )
+# The heartbeat of a reply given up at shutdown: stale for every process at once.
+RELEASED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def reply_release(*, message_ids, content=None, reasoning="") -> None:
+    """Replies this process gives up as it stops (chat.replies.drain): their text kept,
+    their heartbeat made stale, so that the next process takes them over at once."""
+    fields = {"heartbeat_at": RELEASED_AT, "updated_at": timezone.now()}
+    if content is not None:
+        fields.update(content=content, reasoning=reasoning)
+    Message.objects.filter(pk__in=list(message_ids)).update(**fields)
 
 
 def conversation_payload(conversation: Conversation, last_status: str = "") -> dict:

@@ -18,3 +18,7 @@ application = ProtocolTypeRouter(
         "websocket": ChatSocketAuth(URLRouter(websocket_urlpatterns)),
     }
 )
+
+from koboldchat import lifecycle  # noqa: E402
+
+lifecycle.install()

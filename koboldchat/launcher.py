@@ -130,7 +130,8 @@ def serve(
         log("Stopping…")
         return 0
     finally:
-        embedded_model.stop_process(daphne)
+        # Daphne lets running replies finish, then hands them over (koboldchat.lifecycle).
+        embedded_model.stop_process(daphne, timeout=settings.CHAT_DRAIN_SECONDS + 15)
         if model is not None:
             model.stop()
 

@@ -226,6 +226,12 @@ BACKEND_CONCURRENCY = env.int(
 CHAT_CHECKPOINT_SECONDS = env.float("CHAT_CHECKPOINT_SECONDS", default=1.0)
 CHAT_HEARTBEAT_STALE_SECONDS = env.float("CHAT_HEARTBEAT_STALE_SECONDS", default=30.0)
 CHAT_REAPER_INTERVAL_SECONDS = env.float("CHAT_REAPER_INTERVAL_SECONDS", default=15.0)
+# A reply whose process died is continued from its checkpoint by another process (or by
+# the same one restarted), up to this many times; off: it is marked interrupted.
+CHAT_AUTO_CONTINUE = env.bool("CHAT_AUTO_CONTINUE", default=True)
+CHAT_MAX_HANDOVERS = env.int("CHAT_MAX_HANDOVERS", default=3)
+# On SIGTERM/SIGINT, how long running replies may go on before they are handed over.
+CHAT_DRAIN_SECONDS = env.float("CHAT_DRAIN_SECONDS", default=30.0)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

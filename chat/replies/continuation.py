@@ -39,3 +39,9 @@ def merged_metrics(earlier: dict, latest: dict) -> dict:
     if earlier.get("ttft_ms") is not None:
         merged["ttft_ms"] = earlier["ttft_ms"]
     return merged
+
+
+# What the model is asked, after the partial answer, to carry on with it.
+CONTINUE_INSTRUCTION = (
+    "Continue your previous answer exactly where it stopped, without repeating it."
+)

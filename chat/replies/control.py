@@ -11,17 +11,16 @@ from agents.events import ChatTurn
 from agents.orchestrator import ReplyOverrides
 from chat import protocol, services, tree
 from chat.models import Conversation, Message
-from chat.replies import exchanges
+from chat.replies import drain, exchanges
+from chat.replies.continuation import CONTINUE_INSTRUCTION
 from chat.replies.fanout import reply_group, user_group
-from chat.replies.job import GenerationJob, ReplyRequest, local_job
+from chat.replies.job import GenerationJob, local_job
 from chat.replies.reaper import ensure_reaper
+from chat.replies.request import ReplyRequest
 
 log = logging.getLogger(__name__)
 
 BRANCH_TAIL = 200  # messages a `branch` frame carries at most (the page shows 50)
-CONTINUE_INSTRUCTION = (
-    "Continue your previous answer exactly where it stopped, without repeating it."
-)
 
 
 def _overrides(conversation: Conversation) -> ReplyOverrides:
@@ -34,7 +33,8 @@ def _overrides(conversation: Conversation) -> ReplyOverrides:
     )
 
 
-def _launch(conversation, assistant, user, **request) -> GenerationJob:
+def launch(conversation, assistant, user, **request) -> GenerationJob:
+    """Start the job of reply `assistant` (ReplyRequest's fields in `request`)."""
     ensure_reaper()
     job = GenerationJob(
         ReplyRequest(
@@ -45,7 +45,10 @@ def _launch(conversation, assistant, user, **request) -> GenerationJob:
             **request,
         )
     )
-    job.start()
+    if drain.draining():
+        drain.defer(job)
+    else:
+        job.start()
     log.info(
         "user %s: reply %s in conversation %s started (%s)",
         user.pk, assistant.pk, conversation.pk, request["announce"]["type"],
@@ -97,7 +100,7 @@ async def reply_start(
         user, text, conversation_id, new_conversation, edit_of
     )
     announce = protocol.user_message(conversation.title, payload, edit_of=edit_of)
-    _launch(
+    launch(
         conversation, assistant, user,
         history=history, text=text, simple=simple, announce=announce,
         user_message_id=user_message.pk,
@@ -129,7 +132,7 @@ async def reply_regenerate(*, user, conversation_id, message_id=None):
         turns,
         announce,
     ) = await database_sync_to_async(_regeneration)(user, conversation_id, message_id)
-    _launch(
+    launch(
         conversation, assistant, user,
         history=turns[:-1], text=user_message.content, announce=announce,
         user_message_id=user_message.pk,
@@ -151,7 +154,7 @@ async def reply_continue(*, user, conversation_id, message_id=None):
         user, conversation_id, message_id
     )
     partial = assistant.content
-    _launch(
+    launch(
         conversation, assistant, user,
         history=[*turns, ChatTurn(role="assistant", content=partial)],
         text=CONTINUE_INSTRUCTION,

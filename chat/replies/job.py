@@ -7,20 +7,18 @@ import contextvars
 import logging
 import time
 import uuid
-from dataclasses import dataclass, field
 
 from channels.db import database_sync_to_async
 
 from agents.errors import LLMError
 from agents.events import (
     AnswerRetracted,
-    ChatTurn,
     Finished,
     IntentDecided,
     ReasoningDelta,
     TextDelta,
 )
-from agents.orchestrator import Orchestrator, ReplyOverrides
+from agents.orchestrator import Orchestrator
 from agents.request_body import new_genkey
 from chat import protocol, services
 from chat.models import Message
@@ -29,6 +27,7 @@ from chat.replies.checkpoint import checkpoint_forever, store_token_counts_later
 from chat.replies.continuation import merged_metrics, separator
 from chat.replies.fanout import ReplyFanout, ReplyText
 from chat.replies.queue import get_backend_queue
+from chat.replies.request import ReplyRequest
 
 log = logging.getLogger(__name__)
 
@@ -42,24 +41,6 @@ def local_job(message_id: int) -> "GenerationJob | None":
 def local_jobs() -> list["GenerationJob"]:
     """The jobs running in this process."""
     return list(_jobs.values())
-
-
-@dataclass
-class ReplyRequest:
-    """What a job needs to know, all read before it starts."""
-
-    message_id: int
-    conversation_id: int
-    user_id: int
-    history: list[ChatTurn]
-    text: str
-    overrides: ReplyOverrides
-    simple: bool = False
-    prefix: str = ""  # text already in the reply (continue)
-    earlier_metrics: dict = field(default_factory=dict)  # of its generations (continue)
-    reasoning: str = ""  # its reasoning, kept when continued
-    user_message_id: int | None = None  # the message answered (None: continue)
-    announce: dict = field(default_factory=dict)  # first frame: what started this reply
 
 
 class GenerationJob:
@@ -82,6 +63,8 @@ class GenerationJob:
         self.done = asyncio.Event()
         self._status_write: asyncio.Task | None = None
         self._stop_requested = False
+        self._handing_over = False  # at shutdown: left pending for the next process
+        self._joins = False  # the model's text carries on the prefix as it is
         self._upstream_started = False
         self._task: asyncio.Task | None = None
         self._work: asyncio.Task | None = None
@@ -116,7 +99,7 @@ class GenerationJob:
             self._work = asyncio.create_task(self._generate(queue))
             await self._work
         except asyncio.CancelledError:
-            if not self._stop_requested:
+            if not (self._stop_requested or self._handing_over):
                 raise
         except LLMError as exc:
             error = exc
@@ -131,7 +114,8 @@ class GenerationJob:
             await asyncio.shield(frames.quietly(queue.release(self.job_id)))
             ticker.cancel()
             await frames.flush(sender)
-            await asyncio.shield(self._finish(error))
+            end = self._release() if self._handing_over else self._finish(error)
+            await asyncio.shield(end)
             control.cancel()
             _jobs.pop(self.message_id, None)
             self.done.set()
@@ -151,6 +135,9 @@ class GenerationJob:
         self._service = orchestrator.service
         r = self.request
         run = orchestrator.simple_reply if r.simple else orchestrator.reply
+        # A hand-over: the model carries on from the text (mid-sentence, natively).
+        more = {"prefix": r.prefix} if r.carry_on and not r.simple else {}
+        self._joins = bool(more) and await self._service.resolve_api() == "native"
         self._upstream_started = True
         async for event in run(
             r.history,
@@ -158,6 +145,7 @@ class GenerationJob:
             overrides=r.overrides,
             genkey=self.genkey,
             contended=contended,
+            **more,
         ):
             if isinstance(event, TextDelta):
                 self._on_text(event.text)
@@ -192,7 +180,7 @@ class GenerationJob:
             return
         if self._first_token_at is None:
             self._first_token_at = time.monotonic()
-        if self.text.content == self.request.prefix:  # a continuation's first text
+        if self.text.content == self.request.prefix and not self._joins:  # continued
             text = separator(self.request.prefix, text) + text
         self.text.content += text
         self.frames.notify()
@@ -207,10 +195,6 @@ class GenerationJob:
         self._thinking = (started, now)
         self.text.reasoning += text
         self.frames.notify()
-
-    @property
-    def content(self) -> str:
-        return self.text.content
 
     async def _announce_position(self, position: int) -> None:
         await self.frames.broadcast(protocol.queued(position))
@@ -236,17 +220,40 @@ class GenerationJob:
         if self._work is not None:
             self._work.cancel()
 
+    async def hand_over(self) -> None:
+        """Give the reply up (its process stops): the model is stopped, the text kept,
+        and the reply left pending for the next process to continue (chat.replies.drain)."""
+        if not self.done.is_set():
+            self._handing_over = True
+            if self._work is not None:
+                self._work.cancel()
+            await self.done.wait()
+
     # --- the end ---------------------------------------------------------------------
-    async def _finish(self, error: LLMError | None) -> None:
+    async def _abort_upstream(self) -> None:
         if self._status_write is not None:
             await asyncio.gather(self._status_write, return_exceptions=True)
-        if self._stop_requested and self._upstream_started:
+        if self._upstream_started:
             try:
                 await asyncio.wait_for(self._service.abort(self.genkey), timeout=2.0)
             except Exception:
                 log.exception(
                     "reply %s: abort of %s failed", self.message_id, self.genkey
                 )
+
+    async def _release(self) -> None:
+        await self._abort_upstream()
+        text, pk = self.text, self.message_id
+        await database_sync_to_async(services.reply_release)(
+            message_ids=[pk], content=text.content, reasoning=text.reasoning
+        )
+        log.warning("reply %s handed over at %s chars", pk, len(text.content))
+
+    async def _finish(self, error: LLMError | None) -> None:
+        if self._stop_requested:
+            await self._abort_upstream()
+        elif self._status_write is not None:
+            await asyncio.gather(self._status_write, return_exceptions=True)
         if error is not None:
             status, reason = Message.Status.ERROR, ""
         elif self._stop_requested:
@@ -258,9 +265,9 @@ class GenerationJob:
         elapsed = time.monotonic() - self._started_at
         fields = {
             "status": status,
-            "content": self.content,
+            "content": self.text.content,
             "reasoning": self.text.reasoning,
-            "html": render_markdown(self.content),
+            "html": render_markdown(self.text.content),
             "finish_reason": reason,
             "error_code": error.code if error else "",
             "duration_ms": int(elapsed * 1000),
@@ -283,11 +290,11 @@ class GenerationJob:
             await self.frames.broadcast(protocol.error(error.code, detail=str(error)))
         await self.frames.broadcast(protocol.end_from_message(message))
         if self._upstream_started and not error:
-            texts = {self.message_id: self.content}
+            texts = {self.message_id: self.text.content}
             if self.request.user_message_id is not None:
                 texts[self.request.user_message_id] = self.request.text
             store_token_counts_later(self._service, texts)
         log.info(
             "reply %s ended %s (%s chars, reason %r)",
-            self.message_id, status, len(self.content), reason,
+            self.message_id, status, len(self.text.content), reason,
         )  # fmt: skip

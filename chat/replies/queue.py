@@ -55,6 +55,9 @@ class LocalBackendQueue:
             self._line.remove(job_id)
             self._notify()
 
+    async def forget(self, message_id: int) -> None:
+        """Nothing: the line of a dead process died with it."""
+
     async def positions(self) -> list[str]:
         return list(self._line)
 
@@ -135,6 +138,13 @@ class RedisBackendQueue:
     async def release(self, job_id: str) -> None:
         await self._redis.zrem(self._line_key, job_id)
         await self._redis.delete(self._alive_key(job_id))
+
+    async def forget(self, message_id: int) -> None:
+        """Drop the entries of a reply's dead jobs (another job continues the reply)."""
+        line = [m.decode() for m in await self._redis.zrange(self._line_key, 0, -1)]
+        dead = [m for m in line if m.startswith(f"{message_id}-")]
+        if dead:
+            await self._redis.zrem(self._line_key, *dead)
 
     async def positions(self) -> list[str]:
         return await self._line()

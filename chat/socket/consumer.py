@@ -3,6 +3,7 @@
 
 import asyncio
 import logging
+import weakref
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
@@ -12,13 +13,27 @@ from chat import protocol, services, tree
 from chat.errors import ChatError
 from chat.models import Message
 from chat.protocol import ClientFrame
-from chat.replies import control
+from chat.replies import control, drain
 from chat.replies.fanout import user_group
 from chat.replies.listener import SNAPSHOT_WAIT_SECONDS, ReplyListener
 from chat.replies.reaper import ensure_reaper
 from chat.socket import revocation, slots
 
 log = logging.getLogger(__name__)
+
+SERVICE_RESTART = 1012  # the process stops: the page reconnects at once, elsewhere
+_open: "weakref.WeakSet[ChatConsumer]" = weakref.WeakSet()
+
+
+async def close_all(code: int = SERVICE_RESTART) -> int:
+    """Close every socket of this process (it stops); how many."""
+    sockets = list(_open)
+    for consumer in sockets:
+        try:
+            await consumer.close(code=code)
+        except Exception:
+            log.warning("a socket did not close cleanly", exc_info=True)
+    return len(sockets)
 
 
 def _pending_replies(user) -> list[Message]:
@@ -39,6 +54,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.listener = ReplyListener(self.channel_name)
         self.tasks: set[asyncio.Task] = set()
         self.groups_joined: list[str] = []
+        self.holds_slot = False
+        if drain.closed():  # refused: the page tries again, soon elsewhere
+            return await self.close()
         self.holds_slot = await slots.socket_slot_acquire(
             self.user.pk, self.channel_name
         )
@@ -50,6 +68,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         for group in self.groups_joined:
             await self.channel_layer.group_add(group, self.channel_name)
         await self.accept()
+        _open.add(self)
         if not await revocation.credentials_valid(self.scope):
             return await self.close(code=revocation.CLOSE_CODE)  # ended meanwhile
         ensure_reaper()
@@ -57,6 +76,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._resume(message)
 
     async def disconnect(self, code):
+        _open.discard(self)
         for group in self.groups_joined:
             await self.channel_layer.group_discard(group, self.channel_name)
         if self.holds_slot:

@@ -94,15 +94,18 @@ def is_end(frame: dict) -> bool:
     return frame["type"] == "end"
 
 
-def streamed_text(frames: list[dict], message_id: int) -> str:
-    """Reassemble a reply from a snapshot and token frames, checking offsets as a client."""
-    text = ""
+def streamed_text(frames: list[dict], message_id: int, text: str = "") -> str:
+    """Reassemble a reply from a snapshot, token and rewind frames, checking offsets as
+    a client (`text`: what the client held before these frames)."""
     for frame in frames:
         if frame.get("message_id") != message_id:
             continue
         if frame["type"] == "snapshot":
             text = frame["content"]
             assert frame["offset"] == len(text)
+        elif frame["type"] == "rewind":
+            assert frame["offset"] <= len(text), (frame, text)
+            text = text[: frame["offset"]]
         elif frame["type"] == "token":
             assert frame["offset"] == len(text), (frame, text)
             text += frame["text"]

@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from chat import exports, services
+from chat import exports
 from chat.models import Conversation, Message
-from chat.replies import exchanges
+from chat.replies import exchanges, handover
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +59,11 @@ def test_a_pending_reply_never_shows_an_old_rendering(owner):
     assert message.display_html() == "<p>grown <strong>text</strong></p>\n"
 
 
-def test_continue_and_the_reaper_drop_the_old_rendering(owner):
-    """Continuing a reply makes its stored HTML stale; so does a crash mid-continuation."""
+@pytest.mark.parametrize("auto_continue", [True, False])
+def test_continue_and_the_reaper_drop_the_old_rendering(owner, settings, auto_continue):
+    """Continuing a reply makes its stored HTML stale; so does a crash mid-continuation,
+    whether the reply is taken over or given up."""
+    settings.CHAT_AUTO_CONTINUE = auto_continue
     message = reply(owner)
     exchanges.continuation_prepare(user=owner, conversation_id=message.conversation_id)
     message.refresh_from_db()
@@ -68,9 +71,10 @@ def test_continue_and_the_reaper_drop_the_old_rendering(owner):
     Message.objects.filter(pk=message.pk).update(
         html=STORED, heartbeat_at=message.created_at.replace(year=2000)
     )
-    assert services.replies_reap(stale_seconds=1) == 1
+    taken = handover.claim_stale(stale_seconds=1)
     message.refresh_from_db()
-    assert message.status == "interrupted" and message.html == ""
+    assert len(taken) == auto_continue and message.html == ""
+    assert message.status == ("queued" if auto_continue else "interrupted")
 
 
 def test_import_renders_replies_and_ignores_html_in_the_file(owner):

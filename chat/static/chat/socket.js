@@ -2,6 +2,7 @@
 const MAX_DELAY_MS = 10_000;
 const CREDENTIALS_ENDED = 4401; // logout, password change, key revoked (chat.socket.revocation)
 const TOO_MANY_SOCKETS = 4429; // CHAT_MAX_SOCKETS_PER_USER: retry, but slowly
+const SERVICE_RESTART = 1012; // the server process stops (chat.socket.consumer.close_all)
 
 export class ChatSocket {
   /** `handlers`: onFrame(frame), onOpen(), onState("open" | "closed"). */
@@ -45,6 +46,13 @@ export class ChatSocket {
       }
       this.handlers.onState("closed");
       if (event.code === TOO_MANY_SOCKETS) this.attempt = Math.max(this.attempt, 5);
+      // A stopping server hands its replies over: come back at once (another process
+      // behind the proxy, or the restarted one); a refusal after that backs off as usual.
+      if (event.code === SERVICE_RESTART && this.attempt === 0) {
+        this.attempt = 1;
+        this.connect();
+        return;
+      }
       this.scheduleReconnect();
     });
   }

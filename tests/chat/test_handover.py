@@ -1,0 +1,185 @@
+"""Hand-over in one process: a reply whose job is gone is claimed by one taker only and
+carried on from its checkpoint (the model continues the text itself); a stopping process
+lets replies finish, hands the rest over, and leaves new ones for the next process."""
+
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from chat import services
+from chat.models import Handover, Message
+from chat.replies import drain, handover
+from chat.socket.consumer import SERVICE_RESTART, close_all
+from kobold_fake.server import Script
+from tests.chat.conftest import frames_until, is_end, open_socket, streamed_text
+
+pytestmark = pytest.mark.django_db(transaction=True)
+LONG = Script(tokens=[f"w{i} " for i in range(60)], delay=0.05)
+
+
+@pytest.fixture(autouse=True)
+def _running_process():
+    drain.reset()
+    yield
+    drain.reset()
+
+
+@pytest.fixture
+async def socket_of(make_user, make_key):
+    comms = []
+
+    async def make():
+        user = await sync_to_async(make_user)()
+        key = await sync_to_async(make_key)(user)
+        comm = await open_socket(key)
+        comms.append(comm)
+        return comm, user, key
+
+    yield make
+    for comm in comms:
+        await comm.disconnect()
+
+
+def _orphan(message_id: int, content: str, **fields) -> None:
+    """Make a reply look like the job of a dead process: pending, beat long ago."""
+    Message.objects.filter(pk=message_id).update(
+        status=Message.Status.STREAMING,
+        content=content,
+        heartbeat_at=timezone.now() - timedelta(minutes=5),
+        **fields,
+    )
+
+
+async def test_a_dead_jobs_reply_is_carried_on_from_its_checkpoint(
+    kobold_settings, fake_kobold, socket_of
+):
+    """The taker stops the dead generation, rewinds watchers to the checkpoint (they may
+    hold more), and the model carries on mid-word: no separator, nothing repeated."""
+    fake_kobold.push(Script(tokens=["done"]), Script(tokens=["me", " there", " was."]))
+    comm, user, _ = await socket_of()
+    await comm.send_to(text_data="Tell me a story")
+    first = (await frames_until(comm, is_end))[-1]
+    message_id = first["message_id"]
+    await sync_to_async(_orphan)(message_id, "Once upon a ti", genkey="KCPPdead")
+    kobold_settings.CHAT_HEARTBEAT_STALE_SECONDS = 30
+
+    assert await handover.take_over_stale() == 1
+    frames = await frames_until(comm, is_end)
+    assert frames[0]["type"] == "rewind" and frames[0]["offset"] == len(
+        "Once upon a ti"
+    )
+    end = frames[-1]
+    assert (end["status"], end["content"]) == (
+        "complete",
+        "Once upon a time there was.",
+    )
+    seen = "Once upon a time th"  # a second more than the checkpoint
+    assert streamed_text(frames, message_id, seen) == end["content"]
+    assert "KCPPdead" in fake_kobold.aborts
+    assert fake_kobold.generations[-1]["prompt"].endswith("Once upon a ti")
+    (row,) = await sync_to_async(list)(Handover.objects.filter(message_id=message_id))
+    assert (row.outcome, row.checkpoint_chars) == ("continued", len("Once upon a ti"))
+
+
+def _reply(make_user, content="partial") -> Message:
+    from chat.replies import exchanges
+
+    conversation, _, assistant = exchanges.exchange_create(
+        user=make_user(), text="hi", conversation_id=None, new_conversation=True
+    )
+    _orphan(assistant.pk, content)
+    return assistant
+
+
+def test_only_one_taker_wins_a_reply(make_user, monkeypatch):
+    """Another process claims the reply between this one's read and its claim: the
+    compare-and-set on the heartbeat fails here, and there is one hand-over."""
+    message = _reply(make_user)
+    theirs, asked = [], []
+
+    def another_process_first(pk):
+        if not asked:
+            asked.append(pk)
+            theirs.extend(handover.claim_stale(stale_seconds=30))
+        return None
+
+    monkeypatch.setattr(handover, "local_job", another_process_first)
+    ours = handover.claim_stale(stale_seconds=30)
+    assert [m.pk for m in theirs] == [message.pk] and ours == []
+    assert Handover.objects.filter(message=message).count() == 1
+    assert Message.objects.get(pk=message.pk).status == "queued"
+
+
+@pytest.mark.parametrize("auto_continue, earlier", [(False, 0), (True, 3)])
+def test_a_reply_that_may_not_continue_is_interrupted_with_the_reason(
+    make_user, settings, auto_continue, earlier
+):
+    settings.CHAT_AUTO_CONTINUE, settings.CHAT_MAX_HANDOVERS = auto_continue, 3
+    message = _reply(make_user)
+    for _ in range(earlier):
+        Handover.objects.create(
+            message=message, process="x:1", checkpoint_chars=1, outcome="continued"
+        )
+    assert handover.claim_stale(stale_seconds=30) == []
+    message.refresh_from_db()
+    assert (message.status, message.content) == ("interrupted", "partial")
+    assert Handover.objects.filter(message=message).last().outcome == "interrupted"
+
+
+async def test_a_stopping_process_hands_a_running_reply_over(
+    kobold_settings, fake_kobold, socket_of
+):
+    """Drain time over: the job stops its model, keeps its text, ends nothing, and
+    leaves the reply for the next process, which carries it on; the watcher's text,
+    rewind included, is the stored reply."""
+    fake_kobold.push(LONG, Script(tokens=["and ", "the ", "end."]))
+    comm, user, key = await socket_of()
+    await comm.send_to(text_data="Tell me a long story")
+    frames = await frames_until(comm, lambda f: f.get("text", "").startswith("w5"))
+    message_id = frames[-1]["message_id"]
+
+    assert await drain.drain(0.2) == 1
+    row = await sync_to_async(Message.objects.get)(pk=message_id)
+    assert row.is_pending and row.heartbeat_at == services.RELEASED_AT
+    assert row.content.startswith("w0 w1 w2 w3 w4 w5 ")
+    assert fake_kobold.aborts and fake_kobold.aborts[-1] == row.genkey
+    assert not (await open_socket(key)).connected  # a closed process takes no socket
+
+    drain.reset()  # the next process
+    assert await handover.take_over_stale() == 1
+    frames += await frames_until(comm, is_end)
+    end = frames[-1]
+    assert (
+        end["status"] == "complete" and end["content"] == row.content + "and the end."
+    )
+    assert streamed_text(frames, message_id) == end["content"]
+
+
+async def test_a_reply_asked_of_a_stopping_process_waits_for_the_next(
+    kobold_settings, fake_kobold, socket_of
+):
+    comm, user, _ = await socket_of()
+    await drain.drain(1.0)  # nothing running: at once
+    fake_kobold.push(Script(tokens=["hello"]))
+    await comm.send_to(text_data="hi")
+    frames = await frames_until(comm, lambda f: f["type"] == "queued")
+    message_id = frames[-1]["message_id"]
+    row = await sync_to_async(Message.objects.get)(pk=message_id)
+    assert row.status == "queued" and row.heartbeat_at == services.RELEASED_AT
+    assert fake_kobold.generations == []
+
+    drain.reset()
+    assert await handover.take_over_stale() == 1
+    end = (await frames_until(comm, is_end))[-1]
+    assert (end["message_id"], end["content"]) == (message_id, "hello")
+
+
+async def test_a_stopping_process_closes_sockets_so_pages_come_back_at_once(
+    kobold_settings, socket_of
+):
+    comm, _, _ = await socket_of()
+    assert await close_all() >= 1
+    closed = await comm.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": SERVICE_RESTART}
