@@ -1,7 +1,7 @@
 """The life of a Daphne server process around its replies. Once it runs: the reply reaper
 starts, so that replies left by a dead process are taken over before anyone connects.
 On SIGTERM or SIGINT: a graceful stop (chat.replies.drain: running replies may finish
-for CHAT_DRAIN_SECONDS, the rest are handed over), then every socket is closed with 1012
+for CHAT_DRAIN_SECONDS, the rest are handed over), then every socket is closed with 4503
 (the page reconnects at once, to another process or the restarted one), then Daphne
 stops. A second signal (a second later) hands the running replies over at once."""
 

@@ -59,19 +59,19 @@ async def wake_reapers() -> None:
 async def _reap_forever() -> None:
     layer = get_channel_layer()
     channel = await layer.new_channel()
+    wake: asyncio.Future | None = None  # never cancelled: that would drop the channel
     while True:
         try:
             await layer.group_add(REAPERS_GROUP, channel)  # again: memberships expire
+        except Exception:
+            log.warning("the reaper could not join its group", exc_info=True)
+        try:
             count = await take_over_stale()
             if count:
                 log.warning("took over %s replies of dead jobs", count)
         except Exception:
             log.exception("the reply reaper failed; it will try again")
-        try:
-            await asyncio.wait_for(
-                layer.receive(channel), timeout=settings.CHAT_REAPER_INTERVAL_SECONDS
-            )
-        except TimeoutError:
-            pass  # nobody woke it: its usual look
-        except Exception:  # the layer (Redis) is away: wait as usual
-            await asyncio.sleep(settings.CHAT_REAPER_INTERVAL_SECONDS)
+        if wake is None or wake.done():
+            wake = asyncio.ensure_future(layer.receive(channel))
+        # Its usual look, or sooner when woken (a failed receive: a new one next time).
+        await asyncio.wait({wake}, timeout=settings.CHAT_REAPER_INTERVAL_SECONDS)

@@ -21,7 +21,7 @@ from chat.socket import revocation, slots
 
 log = logging.getLogger(__name__)
 
-SERVICE_RESTART = 1012  # the process stops: the page reconnects at once, elsewhere
+SERVICE_RESTART = 4503  # the process stops (like HTTP 503): the page reconnects at once
 _open: "weakref.WeakSet[ChatConsumer]" = weakref.WeakSet()
 
 

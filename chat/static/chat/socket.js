@@ -2,7 +2,7 @@
 const MAX_DELAY_MS = 10_000;
 const CREDENTIALS_ENDED = 4401; // logout, password change, key revoked (chat.socket.revocation)
 const TOO_MANY_SOCKETS = 4429; // CHAT_MAX_SOCKETS_PER_USER: retry, but slowly
-const SERVICE_RESTART = 1012; // the server process stops (chat.socket.consumer.close_all)
+const SERVICE_RESTART = 4503; // the server process stops (chat.socket.consumer.close_all)
 
 export class ChatSocket {
   /** `handlers`: onFrame(frame), onOpen(), onState("open" | "closed"). */
