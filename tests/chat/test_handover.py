@@ -2,6 +2,8 @@
 carried on from its checkpoint (the model continues the text itself); a stopping process
 lets replies finish, hands the rest over, and leaves new ones for the next process."""
 
+import asyncio
+import random
 from datetime import timedelta
 
 import pytest
@@ -11,6 +13,7 @@ from django.utils import timezone
 from chat import services
 from chat.models import Handover, Message
 from chat.replies import drain, handover
+from chat.replies.job import local_job
 from chat.socket.consumer import SERVICE_RESTART, close_all
 from kobold_fake.server import Script
 from tests.chat.conftest import frames_until, is_end, open_socket, streamed_text
@@ -183,3 +186,53 @@ async def test_a_stopping_process_closes_sockets_so_pages_come_back_at_once(
     assert await close_all() >= 1
     closed = await comm.receive_output(timeout=2)
     assert closed == {"type": "websocket.close", "code": SERVICE_RESTART}
+
+
+def _settled(frame: dict) -> bool:
+    return is_end(frame) or (
+        frame["type"] == "snapshot" and frame["status"] == "complete"
+    )
+
+
+@pytest.mark.parametrize("seed", range(8))
+async def test_text_assembled_across_a_handover_is_the_stored_reply(
+    kobold_settings, fake_kobold, socket_of, seed
+):
+    """Random kill points, a checkpoint behind what the watcher saw by a random amount,
+    and a second client arriving at a random moment: both hold exactly the stored reply,
+    which is the checkpoint and then the continuation, nothing lost or twice."""
+    rng = random.Random(seed)
+    rest = [f"c{i} " for i in range(rng.randint(1, 8))]
+    fake_kobold.push(
+        Script(tokens=[f"t{i} " for i in range(40)], delay=0.01),
+        Script(tokens=rest, delay=rng.choice([0, 0.01])),
+    )
+    comm, user, key = await socket_of()
+    await comm.send_to(text_data="go")
+    kill_at, tokens = rng.randint(1, 30), []
+    frames = await frames_until(
+        comm,
+        lambda f: f["type"] == "token" and len(tokens.append(f) or tokens) >= kill_at,
+    )
+    message_id = frames[-1]["message_id"]
+    await local_job(message_id).hand_over()
+    row = await sync_to_async(Message.objects.get)(pk=message_id)
+    checkpoint = row.content[: max(0, len(row.content) - rng.randint(0, 12))]
+    await sync_to_async(Message.objects.filter(pk=message_id).update)(
+        content=checkpoint
+    )
+
+    assert await handover.take_over_stale() == 1
+    await asyncio.sleep(rng.random() * 0.1)
+    late = await open_socket(key)
+    await late.send_json_to({"type": "resume", "conversation_id": row.conversation_id})
+    late_frames = await frames_until(late, _settled)
+    frames += await frames_until(comm, is_end)
+    await late.disconnect()
+    stored = await sync_to_async(Message.objects.get)(pk=message_id)
+    assert stored.status == "complete" and stored.content == checkpoint + "".join(rest)
+    assert streamed_text(frames, message_id) == stored.content
+    # The late client holds what it was streamed, and the last frame has it all (an
+    # `end` arriving before any snapshot carries the whole text, as the page shows it).
+    assert stored.content.startswith(streamed_text(late_frames, message_id))
+    assert late_frames[-1]["content"] == stored.content
