@@ -133,6 +133,31 @@ def test_dropped_socket_reconnects_and_resumes(chat_server, new_page, screenshot
     assert reply_text(page).strip() == "".join(WORDS).strip()
 
 
+def test_a_stopping_server_brings_the_page_back_at_once(chat_server, new_page):
+    """Closed with 4503 (the server process stops and hands its replies over), the page
+    reconnects at once — not after its backoff of at least 250 ms — and resumes."""
+    chat_server.kobold.push(SLOW)
+    page = new_page()
+    sockets, opened = [], []
+
+    def through(ws):
+        ws.connect_to_server()
+        sockets.append(ws)
+        opened.append(time.monotonic())
+
+    page.route_web_socket(re.compile(r"/ws/chat/$"), through)
+    log_in(page, chat_server)
+    send(page, "Keep going")
+    wait_for_text(page, 20)
+    closed = time.monotonic()
+    sockets[-1].close(code=4503, reason="Server restarting.")
+    expect(page.locator(LAST_REPLY)).to_have_attribute(
+        "data-status", "complete", timeout=20_000
+    )
+    assert len(opened) >= 2 and opened[1] - closed < 0.2, (closed, opened)
+    assert reply_text(page).strip() == "".join(WORDS).strip()
+
+
 def test_second_user_waits_with_a_position(chat_server, new_page, screenshot):
     """While one reply holds the backend, another user's reply says where it waits."""
     chat_server.kobold.push(
