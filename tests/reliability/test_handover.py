@@ -125,13 +125,18 @@ async def _started_reply(sock, text="tell me a long story") -> tuple[int, int]:
     return announce["conversation_id"], announce["message_id"]
 
 
+@pytest.mark.parametrize("auto_continue", ["on", "off"])
 async def test_the_only_process_killed_and_restarted_carries_the_reply_on(
-    fake, sqlite_url, daphnes
+    fake, sqlite_url, daphnes, auto_continue
 ):
     """SIGKILL mid-reply, start again: the new process takes the reply over by itself
-    (nobody connected yet), and a client that comes back reads it whole."""
+    (nobody connected yet), and a client that comes back reads it whole; with
+    CHAT_AUTO_CONTINUE=off it is left interrupted with its checkpoint instead."""
     fake.push(LONG, REST)
-    env = daphne_env(sqlite_url, fake, CHAT_HEARTBEAT_STALE_SECONDS="1", **QUICK)
+    env = daphne_env(
+        sqlite_url, fake, CHAT_HEARTBEAT_STALE_SECONDS="1",
+        CHAT_AUTO_CONTINUE=auto_continue, **QUICK,
+    )  # fmt: skip
     first = daphnes(env)
     (key,) = make_users(env, unique_names(1)).values()
     async with connect(first.ws_url, key) as sock:
@@ -139,32 +144,20 @@ async def test_the_only_process_killed_and_restarted_carries_the_reply_on(
         first.kill()
     daphnes(env, port=first.port)
     stored = await settled(sqlite_url, message_id)
-    assert_carried_on(stored, handovers(sqlite_url, message_id))
+    rows = handovers(sqlite_url, message_id)
+    if auto_continue == "off":
+        assert stored["status"] == "interrupted" and FULL_TEXT.startswith(
+            stored["content"]
+        )
+        assert [row[2] for row in rows] == ["interrupted"]
+        return
+    assert_carried_on(stored, rows)
     async with connect(first.ws_url, key) as sock:
         await sock.send(
             json.dumps({"type": "resume", "conversation_id": conversation_id})
         )
         (snapshot,) = await frames_until(sock, lambda f: f["type"] == "snapshot")
     assert snapshot["content"] == stored["content"] and snapshot["status"] == "complete"
-
-
-async def test_auto_continue_off_leaves_the_reply_interrupted(
-    fake, sqlite_url, daphnes
-):
-    fake.push(LONG)
-    env = daphne_env(
-        sqlite_url, fake, CHAT_HEARTBEAT_STALE_SECONDS="1", CHAT_AUTO_CONTINUE="off",
-        **QUICK,
-    )  # fmt: skip
-    first = daphnes(env)
-    (key,) = make_users(env, unique_names(1)).values()
-    async with connect(first.ws_url, key) as sock:
-        _, message_id = await _started_reply(sock)
-        first.kill()
-    daphnes(env, port=first.port)
-    stored = await settled(sqlite_url, message_id)
-    assert stored["status"] == "interrupted" and FULL_TEXT.startswith(stored["content"])
-    assert [row[2] for row in handovers(sqlite_url, message_id)] == ["interrupted"]
 
 
 async def test_a_killed_process_reply_is_taken_by_exactly_one_survivor(
