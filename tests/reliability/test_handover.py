@@ -43,7 +43,7 @@ QUICK = {"CHAT_CHECKPOINT_SECONDS": "0.3", "CHAT_REAPER_INTERVAL_SECONDS": "0.5"
 
 @pytest.fixture(scope="module")
 def stack():
-    """(database URL, Redis URL): a migrated PostgreSQL database and a Redis db (10..15)
+    """(database URL, Redis URL): a migrated PostgreSQL database and a Redis db (10..12)
     of this module's own, removed afterwards."""
     import psycopg
     import redis
@@ -53,13 +53,13 @@ def stack():
         admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
         free = [
             n
-            for n in range(10, 16)
+            for n in range(10, 13)  # 13: the benchmarks
             if redis.Redis(REDIS_HOST, REDIS_PORT, db=n, socket_timeout=3).dbsize() == 0
         ]
     except (psycopg.Error, redis.RedisError) as exc:
         pytest.skip(f"PostgreSQL or Redis unreachable: {exc}")
     if not free:
-        pytest.skip("Redis databases 10..15 are all in use")
+        pytest.skip("Redis databases 10..12 are all in use")
     db = random.choice(free)
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
