@@ -57,7 +57,9 @@ async def _answer(request: HttpRequest, body, *, chat: bool):
                 include_usage=body.include_usage,
             )
         )
-    message = await api_reply_result(key=key, message_id=assistant.pk)
+    message = await api_reply_result(
+        key=key, conversation_id=conversation.pk, message_id=assistant.pk
+    )
     if message.status in (Message.Status.ERROR, Message.Status.INTERRUPTED):
         raise ChatError(message.error_code or "backend_error")
     return answer.whole(message)
@@ -111,3 +113,8 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
 @gateway.exception_handler(Http404)
 def on_not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response("not_found", "No such endpoint.")
+
+
+def endpoint_missing(request: HttpRequest, rest: str = "") -> HttpResponse:
+    """Any other path under /v1/: OpenAI's 404, not Django's page."""
+    return error_response("not_found", f"No endpoint /v1/{rest}.")

@@ -3,6 +3,7 @@ key's API conversation, waiting in the one backend queue, stopped upstream (by g
 when its caller goes away, forgotten afterwards when the key keeps no history."""
 
 import asyncio
+import contextvars
 import logging
 
 from channels.db import database_sync_to_async
@@ -35,11 +36,21 @@ async def api_reply_start(*, key: ApiKey, body) -> tuple[Conversation, Message]:
         announce=protocol.user_message(conversation.title, payload),
         user_message_id=user_message.pk,
     )  # fmt: skip
-    if not key.keep_history:
-        task = asyncio.create_task(_forget_when_settled(conversation.pk, assistant.pk))
-        _forgetting.add(task)
-        task.add_done_callback(_forgetting.discard)
     return conversation, assistant
+
+
+def api_reply_done(*, key: ApiKey, conversation_id: int, message_id: int) -> None:
+    """The caller has what it reads of the reply: with history off, the exchange is
+    deleted once the reply settles (a stopped one settles a moment later)."""
+    if key.keep_history:
+        return
+    # Its own context: it outlives the request, whose thread executor closes.
+    task = asyncio.create_task(
+        _forget_when_settled(conversation_id, message_id),
+        context=contextvars.Context(),
+    )
+    _forgetting.add(task)
+    task.add_done_callback(_forgetting.discard)
 
 
 async def _forget_when_settled(conversation_id: int, message_id: int) -> None:
@@ -55,10 +66,14 @@ async def api_reply_abandon(*, key: ApiKey, message_id: int) -> None:
     await asyncio.shield(reply_stop(user=key.user, message_id=message_id))
 
 
-async def api_reply_result(*, key: ApiKey, message_id: int) -> Message:
+async def api_reply_result(
+    *, key: ApiKey, conversation_id: int, message_id: int
+) -> Message:
     """The settled reply; a caller that leaves first stops it."""
     try:
         return await reply_wait(message_id)
     except asyncio.CancelledError:
         await api_reply_abandon(key=key, message_id=message_id)
         raise
+    finally:
+        api_reply_done(key=key, conversation_id=conversation_id, message_id=message_id)

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from chat.gateway.answers import Answer, finish_reason
 from chat.gateway.errors import error_body
-from chat.gateway.replies import api_reply_abandon
+from chat.gateway.replies import api_reply_abandon, api_reply_done
 from chat.models import ApiKey
 from chat.replies.listener import reply_frames
 
@@ -126,3 +126,6 @@ async def answer_stream(
     finally:
         if not ended:
             await api_reply_abandon(key=key, message_id=answer.message_id)
+        api_reply_done(
+            key=key, conversation_id=conversation_id, message_id=answer.message_id
+        )

@@ -80,7 +80,11 @@ class StreamingASGITransport(httpx.AsyncBaseTransport):
                     started.set_exception(RuntimeError("the app sent no response"))
 
         task = asyncio.create_task(run())
-        start = await started
+        try:
+            start = await started
+        except asyncio.CancelledError:  # the caller gave up before any answer
+            gone.set()
+            raise
         return httpx.Response(
             start["status"],
             headers=[(k, v) for k, v in start.get("headers", [])],
