@@ -7,6 +7,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.security import HttpBearer
 
 from agents.errors import LLMError
+from chat.api.app import validation_problems
 from chat.api.simple_chat import sse_response
 from chat.errors import ChatError
 from chat.gateway.answers import Answer, model_list
@@ -97,11 +98,7 @@ def on_unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpRe
 
 @gateway.exception_handler(ValidationError)
 def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = [
-        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
-        for error in exc.errors[:5]
-    ]
-    return error_response("bad_request", "; ".join(problems))
+    return error_response("bad_request", validation_problems(exc))
 
 
 @gateway.exception_handler(HttpError)
