@@ -8,6 +8,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import Client
 
+from chat import services
 from chat.models import ApiKey, Conversation, Message, UsageEntry
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -90,6 +91,13 @@ async def test_a_key_without_history_keeps_only_the_count(
         await asyncio.sleep(0.05)
     assert not await sync_to_async(Conversation.objects.exists)()
     assert await sync_to_async(UsageEntry.objects.filter(user=ada).count)() == 2
+
+
+def test_a_message_without_a_conversation_never_lands_in_an_api_one(ada):
+    """The page's "latest conversation" skips the API conversations of the keys."""
+    Conversation.objects.create(owner=ada, title="old chat")
+    Conversation.objects.create(owner=ada, title="API · script", source="api")
+    assert services.conversation_latest_or_create(user=ada).title == "old chat"
 
 
 def test_keys_made_on_the_page_can_have_history_off(ada):
