@@ -1,10 +1,11 @@
 """The streamed answer: the reply's frames (chat.replies.listener, the one resume
 mechanism) as OpenAI chunks, `: keep-alive` comments while the request waits in the
-queue, `data: [DONE]` at the end; a caller that leaves first stops the reply."""
+queue, `data: [DONE]` at the end; a caller that leaves first, or whose key is revoked,
+stops the reply."""
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 from django.conf import settings
 
@@ -12,22 +13,32 @@ from chat.gateway.answers import Answer, finish_reason
 from chat.gateway.errors import error_body
 from chat.gateway.replies import api_reply_abandon, api_reply_done
 from chat.models import ApiKey
-from chat.replies.listener import reply_frames
+from chat.replies.listener import GroupListener, reply_frames
+from chat.socket.revocation import REVOKE_EVENT, key_group
 
 KEEPALIVE = ": keep-alive\n\n"
 DONE = "data: [DONE]\n\n"
 _END = object()
+REVOKED = {"type": "revoked"}  # the key was revoked mid-stream
 
 
 def sse(data: dict) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
+async def key_revoked(key_id: int) -> None:
+    """Return when the key is revoked (chat.socket.revocation tells its group)."""
+    async with GroupListener(key_group(key_id)) as group:
+        while (await group.get()).get("type") != REVOKE_EVENT["type"]:
+            pass
+
+
 async def with_keepalive(
-    frames: AsyncIterator[dict], seconds: float
+    frames: AsyncIterator[dict], seconds: float, *, until: Awaitable[None]
 ) -> AsyncIterator[dict | None]:
-    """The frames, with None after each `seconds` without one. The frames are read by
-    a task of their own: a timeout never cancels the listener's read."""
+    """The frames, with None after each `seconds` without one, and a REVOKED frame
+    (the end) once `until` is done. The frames are read by a task of their own: a
+    timeout never cancels the listener's read."""
     queue: asyncio.Queue = asyncio.Queue()
 
     async def pump() -> None:
@@ -37,7 +48,11 @@ async def with_keepalive(
         finally:
             queue.put_nowait(_END)
 
-    reader = asyncio.create_task(pump())
+    async def watch() -> None:
+        await until
+        queue.put_nowait(REVOKED)
+
+    reader, watcher = asyncio.create_task(pump()), asyncio.create_task(watch())
     try:
         while True:
             try:
@@ -52,6 +67,7 @@ async def with_keepalive(
             yield item
     finally:
         reader.cancel()
+        watcher.cancel()
 
 
 class ChunkWriter:
@@ -85,6 +101,8 @@ class ChunkWriter:
             return self._text(frame.get("content", ""), frame.get("reasoning", ""))
         if kind == "queued":
             return [KEEPALIVE]
+        if kind == "revoked":
+            return [sse(error_body("unauthorized", "The API key was revoked.")), DONE]
         return []
 
     def on_end(self, end: dict) -> list[str]:
@@ -110,11 +128,19 @@ async def answer_stream(
     writer = ChunkWriter(answer, include_usage)
     if answer.chat:
         yield sse(answer.chunk(role=True))
-    frames = reply_frames(conversation_id, answer.message_id)
+    frames = with_keepalive(
+        reply_frames(conversation_id, answer.message_id),
+        settings.GATEWAY_KEEPALIVE_SECONDS,
+        until=key_revoked(key.pk),
+    )
     try:
-        async for frame in with_keepalive(frames, settings.GATEWAY_KEEPALIVE_SECONDS):
+        async for frame in frames:
             if frame is None:
                 yield KEEPALIVE
+            elif frame is REVOKED:
+                for chunk in writer.on_frame(frame):
+                    yield chunk
+                return
             elif frame["type"] == "end":
                 ended = True
                 for chunk in writer.on_end(frame):

@@ -8,6 +8,7 @@ import openai
 import pytest
 from asgiref.sync import sync_to_async
 
+from chat import services
 from chat.models import ApiKey, Message
 from kobold_fake.script import Script
 from tests.chat.conftest import frames_until, message_row, open_socket
@@ -45,6 +46,25 @@ async def test_closing_mid_stream_aborts_upstream_by_genkey(
         reply = await message_row(reply.pk)
     assert reply.status == "stopped" and reply.genkey == genkey
     assert 0 < len(reply.content) < len("".join(SLOW.tokens))
+
+
+async def test_revoking_the_key_ends_its_open_stream(
+    client, ada, kobold_settings, fake_kobold
+):
+    """A key revoked while its stream runs: the stream ends with an error (the client
+    raises) and the reply is stopped, KoboldCpp aborted by its genkey."""
+    fake_kobold.push(SLOW)
+    stream = await client.chat.completions.create(
+        model=MODEL, messages=says("tell me a long story"), stream=True
+    )
+    with pytest.raises(openai.APIError, match="revoked"):
+        async for chunk in stream:
+            if chunk.choices and chunk.choices[0].delta.content:
+                await sync_to_async(services.api_keys_revoke)(
+                    keys=ApiKey.objects.filter(user=ada)
+                )
+    genkey = fake_kobold.generations[-1]["genkey"]
+    assert await fake_kobold.await_until(lambda: genkey in fake_kobold.aborts)
 
 
 async def test_closing_a_whole_request_early_aborts_it(
