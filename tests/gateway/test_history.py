@@ -6,6 +6,7 @@ import asyncio
 
 import pytest
 from asgiref.sync import sync_to_async
+from django.core.management import call_command
 from django.test import Client
 
 from chat import services
@@ -121,3 +122,11 @@ def test_admin_filters_conversations_by_source(ada, admin_client):
     page = admin_client.get("/admin/chat/conversation/?source__exact=api")
     assert page.status_code == 200
     assert b"by script" in page.content and b"from the page" not in page.content
+
+
+def test_create_api_key_no_history_makes_a_key_that_keeps_none(ada, capsys):
+    """`manage.py create_api_key ada --no-history` prints a key that keeps no history."""
+    call_command("create_api_key", "ada", "--name", "cron", "--no-history")
+    raw = capsys.readouterr().out.strip()
+    key = ApiKey.active_key_for(raw)
+    assert key.name == "cron" and key.keep_history is False
