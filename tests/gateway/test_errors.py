@@ -8,6 +8,7 @@ from asgiref.sync import sync_to_async
 
 from chat import services
 from chat.models import ApiKey, Message
+from kobold_fake.script import Script
 from tests.gateway.conftest import BASE_URL, asgi_client
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -129,3 +130,20 @@ async def test_backend_down_is_503(client, kobold_settings, fake_kobold):
     with pytest.raises(openai.InternalServerError) as caught:
         await ask(client)
     assert caught.value.status_code == 503
+
+
+async def test_upstream_failing_mid_reply_is_an_error(
+    client, kobold_settings, fake_kobold
+):
+    """KoboldCpp cutting the stream: a whole request gets 503, a stream ends with an
+    error chunk the client raises."""
+    fake_kobold.push(
+        Script(tokens=["a", "b", "c"], fault="drop_mid", fault_at=1),
+        Script(tokens=["a", "b", "c"], fault="drop_mid", fault_at=1),
+    )
+    with pytest.raises(openai.InternalServerError) as caught:
+        await ask(client)
+    assert caught.value.status_code == 503
+    stream = await ask(client, stream=True)
+    with pytest.raises(openai.APIError):
+        [chunk async for chunk in stream]
