@@ -105,7 +105,7 @@ async def test_api_clients_and_a_page_user_share_one_fifo_queue(
     sees `: keep-alive` comments while it waits) and KoboldCpp gets them in that order,
     one at a time."""
     kobold_settings.GATEWAY_KEEPALIVE_SECONDS = 0.2
-    fake_kobold.push(Script(tokens=["a"] * 10, delay=0.1), Script(), Script())
+    fake_kobold.push(Script(tokens=["a"] * 30, delay=0.1), Script(), Script())
     keys = [
         await sync_to_async(ApiKey.generate)(user=await sync_to_async(make_user)())
         for _ in range(3)
@@ -125,7 +125,7 @@ async def test_api_clients_and_a_page_user_share_one_fifo_queue(
             break
         await asyncio.sleep(0.02)
     assert ": keep-alive" in b_lines and len(fake_kobold.generations) == 1
-    assert (await a).choices[0].message.content == "a" * 10
+    assert (await a).choices[0].message.content == "a" * 30
     await frames_until(page, lambda f: f["type"] == "end")
     await b
     await page.disconnect()
