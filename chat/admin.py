@@ -37,17 +37,26 @@ class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
         "title_or_id",
         "owner",
+        "source",
         "message_count",
         "last_activity",
         "last_status",
     )
     list_select_related = ("owner",)
     search_fields = ("title", "owner__username", "messages__content")
-    list_filter = ("owner", "created_at", "updated_at", LastReplyStatusFilter)
+    list_filter = (
+        "source",
+        "owner",
+        "created_at",
+        "updated_at",
+        LastReplyStatusFilter,
+    )
     date_hierarchy = "updated_at"
     fields = (
         "owner",
         "title",
+        "source",
+        "api_key",
         "system_prompt",
         "temperature",
         "top_p",
@@ -56,7 +65,7 @@ class ConversationAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "updated_at",
         "all_messages",
     )
-    readonly_fields = ("created_at", "all_messages")
+    readonly_fields = ("created_at", "source", "api_key", "all_messages")
     inlines = (TranscriptInline,)
     actions = ("export_json", "export_markdown")
 
@@ -173,6 +182,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
         "user",
         "created_at",
         "last_used_at",
+        "keep_history",
         "active",
     )
     list_select_related = ("user",)
@@ -183,10 +193,11 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("user", "name")
+            return ("user", "name", "keep_history")
         return (
             "user",
             "name",
+            "keep_history",
             "shown_prefix",
             "created_at",
             "last_used_at",

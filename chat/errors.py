@@ -59,6 +59,7 @@ _CODES = (
     ),
     ErrorCode("csrf_failed", 403, _("The request was refused (CSRF check failed).")),
     ErrorCode("not_found", 404, _("Not found.")),
+    ErrorCode("model_not_found", 404, _("That model does not exist on this server.")),
 )
 REGISTRY: dict[str, ErrorCode] = {entry.code: entry for entry in _CODES}
 UNKNOWN = ErrorCode("error", 500, _("Something went wrong."))

@@ -36,9 +36,9 @@ def conversation_get(*, user, conversation_id) -> Conversation:
 
 
 def conversation_latest_or_create(*, user) -> Conversation:
-    return Conversation.objects.owned_by(user).first() or conversation_create(
-        owner=user
-    )
+    """The user's latest page conversation (an API one is its key's), or a new one."""
+    page = Conversation.objects.owned_by(user).filter(source=Conversation.Source.PAGE)
+    return page.first() or conversation_create(owner=user)
 
 
 def conversation_update_settings(

@@ -232,6 +232,11 @@ CHAT_AUTO_CONTINUE = env.bool("CHAT_AUTO_CONTINUE", default=True)
 CHAT_MAX_HANDOVERS = env.int("CHAT_MAX_HANDOVERS", default=3)
 # On SIGTERM/SIGINT, how long running replies may go on before they are handed over.
 CHAT_DRAIN_SECONDS = env.float("CHAT_DRAIN_SECONDS", default=30.0)
+# The OpenAI-compatible endpoint (/v1/): a comment line this often while a request waits,
+# the largest max_tokens (and the default), the longest prompt in characters.
+GATEWAY_KEEPALIVE_SECONDS = env.float("GATEWAY_KEEPALIVE_SECONDS", default=10.0)
+GATEWAY_MAX_TOKENS = env.int("GATEWAY_MAX_TOKENS", default=1024)
+GATEWAY_MAX_PROMPT_CHARS = env.int("GATEWAY_MAX_PROMPT_CHARS", default=200_000)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {

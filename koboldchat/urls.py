@@ -7,6 +7,7 @@ from django.http import Http404
 from django.urls import include, path
 
 from chat.api.app import api
+from chat.gateway.app import endpoint_missing, gateway
 
 
 def mail_configured(view):
@@ -33,5 +34,7 @@ urlpatterns = [
     path("accounts/", include(account_urls)),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/", api.urls),
+    path("v1/", gateway.urls),
+    path("v1/<path:rest>", endpoint_missing),
     path("", include("chat.urls")),
 ]

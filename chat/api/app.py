@@ -59,14 +59,17 @@ def on_http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
     return error_response(request, exc.status_code, code, str(exc))
 
 
-@api.exception_handler(ValidationError)
-def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
-    problems = [
+def validation_problems(exc: ValidationError) -> str:
+    """The first few problems of a body, each as `field.path: what is wrong`."""
+    return "; ".join(
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
         for error in exc.errors[:5]
-    ]
-    response = error_response(request, 400, "bad_request", "; ".join(problems))
-    return response
+    )
+
+
+@api.exception_handler(ValidationError)
+def on_invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    return error_response(request, 400, "bad_request", validation_problems(exc))
 
 
 @api.exception_handler(Http404)

@@ -23,7 +23,9 @@ def key_list(request: HttpRequest):
 @router.post("", response={201: ApiKeyCreatedOut, **ERRORS})
 def key_create(request: HttpRequest, body: ApiKeyCreateIn):
     """Make a key; the answer's `key` is the only time it can be read."""
-    key, raw = ApiKey.generate(user=request.auth, name=body.name.strip())
+    key, raw = ApiKey.generate(
+        user=request.auth, name=body.name.strip(), keep_history=body.keep_history
+    )
     return Status(201, ApiKeyOut.from_orm(key).model_dump() | {"key": raw})
 
 

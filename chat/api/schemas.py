@@ -174,12 +174,19 @@ class ApiKeyOut(Schema):
     last_used_at: datetime | None
     revoked_at: datetime | None
     is_active: bool
+    keep_history: bool = Field(
+        description="Its OpenAI-compatible (/v1) exchanges are kept in an API "
+        "conversation."
+    )
 
 
 class ApiKeyCreateIn(Schema):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field("", max_length=100)
+    keep_history: bool = Field(
+        True, description="Keep its /v1 exchanges (off: forgotten once answered)."
+    )
 
     @field_validator("name")
     @classmethod

@@ -109,10 +109,19 @@ def exchange_create(*, user, text, conversation_id=None, new_conversation=False)
         if not conversation.title:
             conversation.title = " ".join(text.split())[:TITLE_LENGTH]
             conversation.save(update_fields=["title"])
-        user_message, assistant = _answered(
-            conversation, user, text, _leaf(conversation)
+        user_message, assistant = exchange_append(
+            user=user, conversation=conversation, text=text, admitted=True
         )
     return conversation, user_message, assistant
+
+
+def exchange_append(*, user, conversation, text, admitted=False):
+    """The user's message (`text` as given: the caller validated it) and a queued reply
+    at the end of the branch shown of `conversation`; inside the caller's transaction.
+    Raises ChatError when one more reply may not start (unless `admitted` already)."""
+    if not admitted:
+        _reply_admit(user)
+    return _answered(conversation, user, text, _leaf(conversation))
 
 
 def edit_create(*, user, message_id, text):

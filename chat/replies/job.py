@@ -10,6 +10,7 @@ import uuid
 
 from channels.db import database_sync_to_async
 
+from agents.direct import direct_reply
 from agents.errors import LLMError
 from agents.events import (
     AnswerRetracted,
@@ -134,19 +135,19 @@ class GenerationJob:
         orchestrator = Orchestrator()
         self._service = orchestrator.service
         r = self.request
-        run = orchestrator.simple_reply if r.simple else orchestrator.reply
-        # A hand-over: the model carries on from the text (mid-sentence, natively).
-        more = {"prefix": r.prefix} if r.carry_on and not r.simple else {}
-        self._joins = bool(more) and await self._service.resolve_api() == "native"
+        if r.direct is not None:
+            events = direct_reply(self._service, r.direct, genkey=self.genkey)
+        else:
+            run = orchestrator.simple_reply if r.simple else orchestrator.reply
+            # A hand-over: the model carries on from the text (mid-sentence, natively).
+            more = {"prefix": r.prefix} if r.carry_on and not r.simple else {}
+            self._joins = bool(more) and await self._service.resolve_api() == "native"
+            events = run(
+                r.history, r.text, overrides=r.overrides, genkey=self.genkey,
+                contended=contended, **more,
+            )  # fmt: skip
         self._upstream_started = True
-        async for event in run(
-            r.history,
-            r.text,
-            overrides=r.overrides,
-            genkey=self.genkey,
-            contended=contended,
-            **more,
-        ):
+        async for event in events:
             if isinstance(event, TextDelta):
                 self._on_text(event.text)
             elif isinstance(event, ReasoningDelta):
@@ -189,8 +190,7 @@ class GenerationJob:
         if not text:
             return
         now = time.monotonic()
-        if self._first_token_at is None:
-            self._first_token_at = now
+        self._first_token_at = self._first_token_at or now
         started = self._thinking[0] if self._thinking else now
         self._thinking = (started, now)
         self.text.reasoning += text

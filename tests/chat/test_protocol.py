@@ -38,7 +38,8 @@ def test_readme_lists_every_error_code_of_a_reply():
     """The error codes a reply or a frame can carry are all in the README."""
     section = _protocol_section()
     for code in REGISTRY:
-        if code in ("unauthorized", "csrf_failed", "not_found", "interrupted"):
+        http_only = ("unauthorized", "csrf_failed", "not_found", "model_not_found")
+        if code in (*http_only, "interrupted"):
             continue  # HTTP-only codes, and a status rather than a frame
         assert f"`{code}`" in section, code
 

@@ -98,8 +98,9 @@ async function revokeKey(key) {
 
 async function createKey(event) {
   event.preventDefault();
-  const name = String(new FormData(keyForm).get("name") ?? "").trim();
-  const result = await api("POST", "keys", { name });
+  const form = new FormData(keyForm);
+  const name = String(form.get("name") ?? "").trim();
+  const result = await api("POST", "keys", { name, keep_history: form.has("keep_history") });
   rawKey.value = result.key;
   created.hidden = false;
   keyForm.reset();
