@@ -112,18 +112,21 @@ class GenerationJob:
             error = LLMError(f"Unexpected failure: {exc}")
             log.exception("reply %s crashed", self.message_id)
         finally:
-            await asyncio.shield(frames.quietly(queue.release(self.job_id)))
-            ticker.cancel()
-            await frames.flush(sender)
-            end = self._release() if self._handing_over else self._finish(error)
-            await asyncio.shield(end)
-            control.cancel()
-            _jobs.pop(self.message_id, None)
-            self.done.set()
+            try:
+                await asyncio.shield(frames.quietly(queue.release(self.job_id)))
+                ticker.cancel()
+                await frames.flush(sender)
+                end = self._release() if self._handing_over else self._finish(error)
+                await asyncio.shield(end)
+            finally:  # also when cancelled again meanwhile (its event loop closes)
+                control.cancel()
+                _jobs.pop(self.message_id, None)
+                self.done.set()
 
     async def _generate(self, queue) -> None:
         log.info("reply %s queued (job %s)", self.message_id, self.job_id)
-        await queue.wait_turn(self.job_id, self._announce_position)
+        queued = self.frames.broadcast  # each new place in the line, as it changes
+        await queue.wait_turn(self.job_id, lambda place: queued(protocol.queued(place)))
         self.status = Message.Status.STREAMING
         self._started_at = time.monotonic()  # metrics measure the model, not the queue
         # Others waiting for the backend: no generation is spent on classifying intent.
@@ -195,9 +198,6 @@ class GenerationJob:
         self._thinking = (started, now)
         self.text.reasoning += text
         self.frames.notify()
-
-    async def _announce_position(self, position: int) -> None:
-        await self.frames.broadcast(protocol.queued(position))
 
     def snapshot(self) -> dict:
         """The text already sent in frames: live frames continue from its end."""
