@@ -11,10 +11,25 @@ import matplotlib.pyplot as plt  # noqa: E402
 from bench.stack import RESULTS  # noqa: E402
 
 TARGETS = {"p50": 2.0, "p99": 10.0}
+CPU_TARGET_US = 30  # per relayed token, at ~2,000 tokens/s aggregate
+MEMORY_TARGET_KB = 100  # per socket, at the peak while streaming
 
 
 def _ms(value) -> str:
     return "–" if value is None else f"{value:.1f}"
+
+
+def _cpu_row(label: str, cpu: dict, tokens_per_s) -> str:
+    per_token = cpu["us_per_token"]
+    verdict = "–" if per_token is None else (
+        "within" if per_token <= CPU_TARGET_US else "OVER"
+    )  # fmt: skip
+    return (
+        f"| {label}: app CPU per token / per frame | "
+        f"{per_token} / {cpu['us_per_frame']} µs ({cpu['cpu_s']} s for "
+        f"{cpu['tokens']} tokens in {cpu['frames']} frames, ~{tokens_per_s} tokens/s) | "
+        f"target ≤ {CPU_TARGET_US} µs/token at ~2,000 tokens/s: {verdict} |"
+    )
 
 
 def _latency_rows(name: str, figures: dict) -> list[str]:
@@ -44,6 +59,8 @@ def stack_table(result: dict) -> str:
         f"tokens/s app {burst['tokens_per_s']['app']} |"
     )
     rows += _latency_rows("2,000 tokens/s", burst)
+    rows.append(_cpu_row("2,000 tokens/s, one reply", burst["cpu"], "2,000"))
+    rows.append(_cpu_row("100 tokens/s, one reply", relay["cpu"], "100"))
     for level in result["concurrency"]:
         tok = level["token_latency_ms"]
         rows.append(
@@ -59,10 +76,15 @@ def stack_table(result: dict) -> str:
             f"+{_ms(tok['added'].get('p50'))} / +{_ms(tok['added'].get('p99'))} ms |"
         )
         rows.append(
+            _cpu_row(f"{level['sockets']} sockets", level["cpu"], level["tokens_per_s"])
+        )
+        streaming = level["kb_per_streaming_socket"]
+        rows.append(
             f"| {level['sockets']} sockets: RSS 1 → N connected (peak streaming) | "
             f"{level['rss_1_mb']} → {level['rss_n_mb']} MB ({level['rss_peak_mb']} MB) | "
-            f"{level['kb_per_socket']} KB/socket connected, "
-            f"{level['kb_per_streaming_socket']} KB streaming (target ≤ 150) |"
+            f"{level['kb_per_socket']} KB/socket connected, {streaming} KB streaming "
+            f"(target ≤ {MEMORY_TARGET_KB}: "
+            f"{'within' if streaming <= MEMORY_TARGET_KB else 'OVER'}) |"
         )
     for row in result["db_writes"]:
         rows.append(

@@ -3,13 +3,13 @@ socket. It waits its turn, streams through the orchestrator, fans frames out to 
 sockets, checkpoints about once a second, and answers `stop` and `snapshot` requests."""
 
 import asyncio
-import contextvars
 import logging
 import time
 import uuid
 
 from channels.db import database_sync_to_async
 
+from agents import start_trace
 from agents.errors import LLMError
 from agents.events import (
     AnswerRetracted,
@@ -78,7 +78,9 @@ class GenerationJob:
         # A fresh context: the job outlives the request or socket that started it, and
         # must not inherit a per-request ThreadSensitiveContext whose executor closes.
         self._task = asyncio.create_task(
-            self._run(), name=f"reply-{self.message_id}", context=contextvars.Context()
+            self._run(),
+            name=f"reply-{self.message_id}",
+            context=start_trace.job_context(),
         )
         return self._task
 
