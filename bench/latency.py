@@ -2,6 +2,7 @@
 Daphne + the app against the same upstream read directly; and a 2,000 tokens/s stream."""
 
 import asyncio
+import time
 
 from bench import clients
 from bench.stats import compare, cpu_cost, cpu_seconds
@@ -22,25 +23,28 @@ class Conversations:
 
 
 async def pairs(daphne, upstream_url: str, convs: Conversations, *, replies: int,
-                 tokens: int, delay: float) -> tuple[list, list, float]:  # fmt: skip
+                 tokens: int, delay: float) -> tuple[list, list, dict]:  # fmt: skip
     """`replies` replies on each path, alternating, on one socket and one client; and
-    the CPU seconds the Daphne process spent during the app's replies."""
-    app, direct, cpu = [], [], 0.0
+    the CPU seconds spent by the Daphne process during the app's replies (`app`) and
+    by this process reading the direct ones (`direct`: httpx, SSE, JSON, the stamps)."""
+    app, direct, cpu = [], [], {"app": 0.0, "direct": 0.0}
     pid = daphne.process.pid
     socket = await clients.ws_connect(daphne.ws_url, convs.key)
     async with clients.direct_client(2) as client:
         for _ in range(replies):
+            before = time.process_time()
             direct.append(
                 await clients.direct_reply(client, upstream_url, tokens, delay)
             )
+            cpu["direct"] += time.process_time() - before
             before = cpu_seconds(pid)
             app.append(await clients.ws_reply(socket, next(convs), tokens, delay))
-            cpu += cpu_seconds(pid) - before
+            cpu["app"] += cpu_seconds(pid) - before
     await socket.close()
     return app, direct, cpu
 
 
-def _figures(app: list, direct: list, cpu: float) -> dict:
+def _figures(app: list, direct: list, cpu: dict) -> dict:
     def tokens(traces):
         return [ms for t in traces for ms in t.latencies_ms]
 
@@ -60,7 +64,8 @@ def _figures(app: list, direct: list, cpu: float) -> dict:
         },
         "ttft_ms": compare(ttft(app), ttft(direct)),
         "token_latency_ms": compare(tokens(app), tokens(direct)),
-        "cpu": cpu_cost(cpu, app),
+        "cpu": cpu_cost(cpu["app"], app),
+        "direct_cpu": cpu_cost(cpu["direct"], direct),
     }
 
 

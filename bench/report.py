@@ -19,17 +19,41 @@ def _ms(value) -> str:
     return "–" if value is None else f"{value:.1f}"
 
 
-def _cpu_row(label: str, cpu: dict, tokens_per_s) -> str:
+def _cpu_row(label: str, cpu: dict, tokens_per_s, direct: dict | None = None) -> str:
     per_token = cpu["us_per_token"]
     verdict = "–" if per_token is None else (
         "within" if per_token <= CPU_TARGET_US else "OVER"
     )  # fmt: skip
+    reader = (
+        f"; a direct reader: {direct['us_per_token']} µs/token" if direct else ""
+    )  # fmt: skip
     return (
         f"| {label}: app CPU per token / per frame | "
         f"{per_token} / {cpu['us_per_frame']} µs ({cpu['cpu_s']} s for "
-        f"{cpu['tokens']} tokens in {cpu['frames']} frames, ~{tokens_per_s} tokens/s) | "
-        f"target ≤ {CPU_TARGET_US} µs/token at ~2,000 tokens/s: {verdict} |"
+        f"{cpu['tokens']} tokens in {cpu['frames']} frames, ~{tokens_per_s} tokens/s"
+        f"{reader}) | target ≤ {CPU_TARGET_US} µs/token at ~2,000 tokens/s: {verdict} |"
     )
+
+
+def start_path_table(start: dict) -> str:
+    """Where the added time to first token goes, step by step (p50 of each)."""
+    rows = [
+        f"First token, step by step: p50 over {start['replies']} replies of a Daphne "
+        "with `KOBOLDCHAT_TRACE_START=1`; client TTFT p50 "
+        f"{_ms(start['ttft_app_ms'])} ms through the app, "
+        f"{_ms(start['ttft_direct_ms'])} ms direct.",
+        "",
+        "| step | p50 ms |",
+        "| --- | --- |",
+    ]
+    rows += [f"| {row['step']} | {_ms3(row['ms'])} |" for row in start["steps"]]
+    total = sum(row["ms"] or 0 for row in start["steps"])
+    rows.append(f"| sum of the steps | {_ms3(total)} |")
+    return "\n".join(rows)
+
+
+def _ms3(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 def _latency_rows(name: str, figures: dict) -> list[str]:
@@ -59,8 +83,14 @@ def stack_table(result: dict) -> str:
         f"tokens/s app {burst['tokens_per_s']['app']} |"
     )
     rows += _latency_rows("2,000 tokens/s", burst)
-    rows.append(_cpu_row("2,000 tokens/s, one reply", burst["cpu"], "2,000"))
-    rows.append(_cpu_row("100 tokens/s, one reply", relay["cpu"], "100"))
+    rows.append(
+        _cpu_row(
+            "2,000 tokens/s, one reply", burst["cpu"], "2,000", burst["direct_cpu"]
+        )
+    )
+    rows.append(
+        _cpu_row("100 tokens/s, one reply", relay["cpu"], "100", relay["direct_cpu"])
+    )
     for level in result["concurrency"]:
         tok = level["token_latency_ms"]
         rows.append(
@@ -151,6 +181,8 @@ def write(results: list[dict], *, command: str, seconds: float, load: str) -> st
     ]
     for result in results:
         parts += ["", f"## {result['stack']}", "", stack_table(result)]
+        if "start_path" in result:
+            parts += ["", start_path_table(result["start_path"])]
     markdown = "\n".join(parts) + "\n"
     (RESULTS / "latest.md").write_text(markdown)
     return markdown

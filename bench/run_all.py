@@ -105,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.daphne_env)
     levels = [int(n) for n in args.levels.split(",") if n] or (
-        [20, 50] if args.quick else [100, 250, 500]
+        [20, 50] if args.quick else [50, 100, 250, 500]
     )
     makers = {"memory": stack.memory_stack, "redis": stack.redis_stack}
     stack.RESULTS.mkdir(exist_ok=True)
