@@ -85,6 +85,7 @@ async def level(daphne, upstream_url: str, seeded: dict, count: int, slot: int) 
     traces, peak, wall = await _streams(
         sockets, [u["conversations"][slot] for u in users], pid
     )
+    await asyncio.sleep(0.5)  # the replies' work after their `end` (token counts)
     cpu = cpu_seconds(pid) - cpu_before
     failures = [t for t in traces if isinstance(t, BaseException)]
     app = [t for t in traces if not isinstance(t, BaseException)]

@@ -35,6 +35,31 @@ def _cpu_row(label: str, cpu: dict, tokens_per_s, direct: dict | None = None) ->
     )
 
 
+def marginal_cpu(relay: dict, burst: dict) -> dict:
+    """A reply's fixed CPU (the 40-token replies: start, end, stores) and the CPU of
+    each further token at 2,000 tokens/s: what the fast replies spent beyond it."""
+    fixed = relay["cpu"]["cpu_s"] / max(1, relay["replies"])
+    fast = burst["cpu"]["cpu_s"] / max(1, burst["replies"])
+    more = burst["tokens"] - relay["tokens"]
+    return {
+        "fixed_ms": round(fixed * 1000, 1),
+        "us_per_token": round((fast - fixed) * 1e6 / more, 1) if more > 0 else None,
+    }
+
+
+def _marginal_row(relay: dict, burst: dict) -> str:
+    cost = marginal_cpu(relay, burst)
+    per_token = cost["us_per_token"]
+    verdict = "–" if per_token is None else (
+        "within" if per_token <= CPU_TARGET_US else "OVER"
+    )  # fmt: skip
+    return (
+        f"| 2,000 tokens/s: app CPU per token beyond a reply's fixed cost | "
+        f"{per_token} µs (fixed: {cost['fixed_ms']} ms a reply) | "
+        f"target ≤ {CPU_TARGET_US} µs/token: {verdict} |"
+    )
+
+
 def start_path_table(start: dict) -> str:
     """Where the added time to first token goes, step by step (p50 of each)."""
     rows = [
@@ -91,6 +116,7 @@ def stack_table(result: dict) -> str:
     rows.append(
         _cpu_row("100 tokens/s, one reply", relay["cpu"], "100", relay["direct_cpu"])
     )
+    rows.append(_marginal_row(relay, burst))
     for level in result["concurrency"]:
         tok = level["token_latency_ms"]
         rows.append(
