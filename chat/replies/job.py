@@ -9,7 +9,6 @@ import uuid
 
 from channels.db import database_sync_to_async
 
-from agents import start_trace
 from agents.errors import LLMError
 from agents.events import (
     AnswerRetracted,
@@ -20,6 +19,7 @@ from agents.events import (
 )
 from agents.orchestrator import Orchestrator
 from agents.request_body import new_genkey
+from agents.start_trace import job_context
 from chat import protocol, services
 from chat.models import Message
 from chat.rendering import render_markdown
@@ -78,9 +78,7 @@ class GenerationJob:
         # A fresh context: the job outlives the request or socket that started it, and
         # must not inherit a per-request ThreadSensitiveContext whose executor closes.
         self._task = asyncio.create_task(
-            self._run(),
-            name=f"reply-{self.message_id}",
-            context=start_trace.job_context(),
+            self._run(), name=f"reply-{self.message_id}", context=job_context()
         )
         return self._task
 
