@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 
 import httpx
 
+from agents import start_trace
 from agents.errors import (
     BackendAuthError,
     BackendBusy,
@@ -109,6 +110,7 @@ class Backend:
         GenerationFailed on a finish reason "error": the deltas already yielded are
         the partial reply.
         """
+        start_trace.mark("upstream_request")
         response = None
         attempts = self._attempts("POST", path, body, genkey, True)
         async with aclosing(attempts):
@@ -118,10 +120,12 @@ class Backend:
                     break
                 yield item
         assert response is not None  # the attempts end in a response or raise
+        start_trace.mark("upstream_headers")
         decoder = StreamDecoder(api)
         splitter = ReasoningSplitter()
         try:
             async for chunk in response.aiter_bytes():
+                start_trace.mark("upstream_chunk")
                 for piece in _split(splitter, decoder.feed(chunk)):
                     yield _checked(piece, genkey)
             for piece in _split(splitter, decoder.close()):

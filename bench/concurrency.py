@@ -7,7 +7,7 @@ import time
 import psutil
 
 from bench import clients
-from bench.stats import compare
+from bench.stats import compare, cpu_cost, cpu_seconds
 
 TOKENS, DELAY = 40, 0.025  # a one-second reply at 40 tokens/s
 # A frame older than the channel layers' expiry (60 s) is dropped: waiting longer is moot.
@@ -81,9 +81,12 @@ async def level(daphne, upstream_url: str, seeded: dict, count: int, slot: int) 
     await asyncio.sleep(1.0)
     rss_n = _rss(pid)
     direct = await _direct(upstream_url, count)
+    cpu_before = cpu_seconds(pid)
     traces, peak, wall = await _streams(
         sockets, [u["conversations"][slot] for u in users], pid
     )
+    await asyncio.sleep(0.5)  # the replies' work after their `end` (token counts)
+    cpu = cpu_seconds(pid) - cpu_before
     failures = [t for t in traces if isinstance(t, BaseException)]
     app = [t for t in traces if not isinstance(t, BaseException)]
     await asyncio.gather(
@@ -103,6 +106,8 @@ async def level(daphne, upstream_url: str, seeded: dict, count: int, slot: int) 
         "direct_completed": sum(t.complete for t in direct),
         "errors": errors,
         "wall_s": round(wall, 2),
+        "cpu": cpu_cost(cpu, app),
+        "tokens_per_s": round(sum(len(t.indexes) for t in app) / wall, 1),
         "rss_1_mb": round(rss_1 / 2**20, 1),
         "rss_n_mb": round(rss_n / 2**20, 1),
         "rss_peak_mb": round(peak / 2**20, 1),

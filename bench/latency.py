@@ -2,9 +2,10 @@
 Daphne + the app against the same upstream read directly; and a 2,000 tokens/s stream."""
 
 import asyncio
+import time
 
 from bench import clients
-from bench.stats import compare
+from bench.stats import compare, cpu_cost, cpu_seconds
 
 
 class Conversations:
@@ -21,22 +22,31 @@ class Conversations:
         return next(self._ids)
 
 
-async def _pairs(ws_url: str, upstream_url: str, convs: Conversations, *, replies: int,
-                 tokens: int, delay: float) -> tuple[list, list]:  # fmt: skip
-    """`replies` replies on each path, alternating, on one socket and one client."""
-    app, direct = [], []
-    socket = await clients.ws_connect(ws_url, convs.key)
+async def pairs(daphne, upstream_url: str, convs: Conversations, *, replies: int,
+                 tokens: int, delay: float) -> tuple[list, list, dict]:  # fmt: skip
+    """`replies` replies on each path, alternating, on one socket and one client; and
+    the CPU seconds spent by the Daphne process over them all (`app`: a reply's work
+    after its `end` included; idle, it spends 1-4 ms a second) and by this process
+    reading the direct ones (`direct`: httpx, SSE, JSON, the stamps)."""
+    app, direct, cpu = [], [], {"app": 0.0, "direct": 0.0}
+    pid = daphne.process.pid
+    socket = await clients.ws_connect(daphne.ws_url, convs.key)
+    began = cpu_seconds(pid)
     async with clients.direct_client(2) as client:
         for _ in range(replies):
+            before = time.process_time()
             direct.append(
                 await clients.direct_reply(client, upstream_url, tokens, delay)
             )
+            cpu["direct"] += time.process_time() - before
             app.append(await clients.ws_reply(socket, next(convs), tokens, delay))
+        await asyncio.sleep(0.5)  # the last reply's work after its `end`
+    cpu["app"] = cpu_seconds(pid) - began
     await socket.close()
-    return app, direct
+    return app, direct, cpu
 
 
-def _figures(app: list, direct: list) -> dict:
+def _figures(app: list, direct: list, cpu: dict) -> dict:
     def tokens(traces):
         return [ms for t in traces for ms in t.latencies_ms]
 
@@ -56,25 +66,27 @@ def _figures(app: list, direct: list) -> dict:
         },
         "ttft_ms": compare(ttft(app), ttft(direct)),
         "token_latency_ms": compare(tokens(app), tokens(direct)),
+        "cpu": cpu_cost(cpu["app"], app),
+        "direct_cpu": cpu_cost(cpu["direct"], direct),
     }
 
 
-async def relay_overhead(ws_url, upstream_url, convs, *, replies: int) -> dict:
+async def relay_overhead(daphne, upstream_url, convs, *, replies: int) -> dict:
     """Replies of 40 tokens at 100 tokens/s, the pace of a small local model."""
     tokens, delay = 40, 0.01
-    app, direct = await _pairs(
-        ws_url, upstream_url, convs, replies=replies, tokens=tokens, delay=delay
+    app, direct, cpu = await pairs(
+        daphne, upstream_url, convs, replies=replies, tokens=tokens, delay=delay
     )
-    return {"tokens": tokens, "delay_s": delay, **_figures(app, direct)}
+    return {"tokens": tokens, "delay_s": delay, **_figures(app, direct, cpu)}
 
 
-async def throughput(ws_url, upstream_url, convs, *, replies: int, tokens: int) -> dict:
+async def throughput(daphne, upstream_url, convs, *, replies: int, tokens: int) -> dict:
     """An upstream at 2,000 tokens/s: every token must arrive, once, in order."""
     delay = 0.0005
-    app, direct = await _pairs(
-        ws_url, upstream_url, convs, replies=replies, tokens=tokens, delay=delay
+    app, direct, cpu = await pairs(
+        daphne, upstream_url, convs, replies=replies, tokens=tokens, delay=delay
     )
-    figures = _figures(app, direct)
+    figures = _figures(app, direct, cpu)
     figures["in_order"] = all(t.indexes == list(range(tokens)) for t in app)
     figures["tokens_per_s"] = {
         "app": [t.tokens_per_s for t in app],
@@ -83,14 +95,14 @@ async def throughput(ws_url, upstream_url, convs, *, replies: int, tokens: int) 
     return {"tokens": tokens, "delay_s": delay, **figures}
 
 
-def run(ws_url: str, upstream_url: str, convs: Conversations, *, quick: bool) -> dict:
+def run(daphne, upstream_url: str, convs: Conversations, *, quick: bool) -> dict:
     async def both():
         return {
             "relay": await relay_overhead(
-                ws_url, upstream_url, convs, replies=5 if quick else 25
+                daphne, upstream_url, convs, replies=5 if quick else 25
             ),
             "throughput": await throughput(
-                ws_url,
+                daphne,
                 upstream_url,
                 convs,
                 replies=2 if quick else 3,

@@ -11,10 +11,74 @@ import matplotlib.pyplot as plt  # noqa: E402
 from bench.stack import RESULTS  # noqa: E402
 
 TARGETS = {"p50": 2.0, "p99": 10.0}
+CPU_TARGET_US = 30  # per relayed token, at ~2,000 tokens/s aggregate
+MEMORY_TARGET_KB = 100  # per socket, at the peak while streaming
 
 
 def _ms(value) -> str:
     return "–" if value is None else f"{value:.1f}"
+
+
+def _cpu_row(label: str, cpu: dict, tokens_per_s, direct: dict | None = None) -> str:
+    per_token = cpu["us_per_token"]
+    verdict = "–" if per_token is None else (
+        "within" if per_token <= CPU_TARGET_US else "OVER"
+    )  # fmt: skip
+    reader = (
+        f"; a direct reader: {direct['us_per_token']} µs/token" if direct else ""
+    )  # fmt: skip
+    return (
+        f"| {label}: app CPU per token / per frame | "
+        f"{per_token} / {cpu['us_per_frame']} µs ({cpu['cpu_s']} s for "
+        f"{cpu['tokens']} tokens in {cpu['frames']} frames, ~{tokens_per_s} tokens/s"
+        f"{reader}) | target ≤ {CPU_TARGET_US} µs/token at ~2,000 tokens/s: {verdict} |"
+    )
+
+
+def marginal_cpu(relay: dict, burst: dict) -> dict:
+    """A reply's fixed CPU (the 40-token replies: start, end, stores) and the CPU of
+    each further token at 2,000 tokens/s: what the fast replies spent beyond it."""
+    fixed = relay["cpu"]["cpu_s"] / max(1, relay["replies"])
+    fast = burst["cpu"]["cpu_s"] / max(1, burst["replies"])
+    more = burst["tokens"] - relay["tokens"]
+    return {
+        "fixed_ms": round(fixed * 1000, 1),
+        "us_per_token": round((fast - fixed) * 1e6 / more, 1) if more > 0 else None,
+    }
+
+
+def _marginal_row(relay: dict, burst: dict) -> str:
+    cost = marginal_cpu(relay, burst)
+    per_token = cost["us_per_token"]
+    verdict = "–" if per_token is None else (
+        "within" if per_token <= CPU_TARGET_US else "OVER"
+    )  # fmt: skip
+    return (
+        f"| 2,000 tokens/s: app CPU per token beyond a reply's fixed cost | "
+        f"{per_token} µs (fixed: {cost['fixed_ms']} ms a reply) | "
+        f"target ≤ {CPU_TARGET_US} µs/token: {verdict} |"
+    )
+
+
+def start_path_table(start: dict) -> str:
+    """Where the added time to first token goes, step by step (p50 of each)."""
+    rows = [
+        f"First token, step by step: p50 over {start['replies']} replies of a Daphne "
+        "with `KOBOLDCHAT_TRACE_START=1`; client TTFT p50 "
+        f"{_ms(start['ttft_app_ms'])} ms through the app, "
+        f"{_ms(start['ttft_direct_ms'])} ms direct.",
+        "",
+        "| step | p50 ms |",
+        "| --- | --- |",
+    ]
+    rows += [f"| {row['step']} | {_ms3(row['ms'])} |" for row in start["steps"]]
+    total = sum(row["ms"] or 0 for row in start["steps"])
+    rows.append(f"| sum of the steps | {_ms3(total)} |")
+    return "\n".join(rows)
+
+
+def _ms3(value) -> str:
+    return "–" if value is None else f"{value:.2f}"
 
 
 def _latency_rows(name: str, figures: dict) -> list[str]:
@@ -44,6 +108,15 @@ def stack_table(result: dict) -> str:
         f"tokens/s app {burst['tokens_per_s']['app']} |"
     )
     rows += _latency_rows("2,000 tokens/s", burst)
+    rows.append(
+        _cpu_row(
+            "2,000 tokens/s, one reply", burst["cpu"], "2,000", burst["direct_cpu"]
+        )
+    )
+    rows.append(
+        _cpu_row("100 tokens/s, one reply", relay["cpu"], "100", relay["direct_cpu"])
+    )
+    rows.append(_marginal_row(relay, burst))
     for level in result["concurrency"]:
         tok = level["token_latency_ms"]
         rows.append(
@@ -59,10 +132,15 @@ def stack_table(result: dict) -> str:
             f"+{_ms(tok['added'].get('p50'))} / +{_ms(tok['added'].get('p99'))} ms |"
         )
         rows.append(
+            _cpu_row(f"{level['sockets']} sockets", level["cpu"], level["tokens_per_s"])
+        )
+        streaming = level["kb_per_streaming_socket"]
+        rows.append(
             f"| {level['sockets']} sockets: RSS 1 → N connected (peak streaming) | "
             f"{level['rss_1_mb']} → {level['rss_n_mb']} MB ({level['rss_peak_mb']} MB) | "
-            f"{level['kb_per_socket']} KB/socket connected, "
-            f"{level['kb_per_streaming_socket']} KB streaming (target ≤ 150) |"
+            f"{level['kb_per_socket']} KB/socket connected, {streaming} KB streaming "
+            f"(target ≤ {MEMORY_TARGET_KB}: "
+            f"{'within' if streaming <= MEMORY_TARGET_KB else 'OVER'}) |"
         )
     for row in result["db_writes"]:
         rows.append(
@@ -129,6 +207,8 @@ def write(results: list[dict], *, command: str, seconds: float, load: str) -> st
     ]
     for result in results:
         parts += ["", f"## {result['stack']}", "", stack_table(result)]
+        if "start_path" in result:
+            parts += ["", start_path_table(result["start_path"])]
     markdown = "\n".join(parts) + "\n"
     (RESULTS / "latest.md").write_text(markdown)
     return markdown

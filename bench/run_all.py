@@ -20,9 +20,10 @@ from bench import (  # noqa: E402
     real_backend,
     report,
     stack,
+    startpath,
 )
 
-SOLO_REPLIES = 60  # one-at-a-time replies need a fresh conversation each
+SOLO_REPLIES = 70  # one-at-a-time replies need a fresh conversation each
 
 
 def run_stack(make, upstream, levels: list[int], *, quick: bool, env: dict) -> dict:
@@ -39,7 +40,7 @@ def run_stack(make, upstream, levels: list[int], *, quick: bool, env: dict) -> d
     result: dict = {"stack": current.name}
     daphne = current.daphne(upstream)
     try:
-        result.update(latency.run(daphne.ws_url, upstream.url, convs, quick=quick))
+        result.update(latency.run(daphne, upstream.url, convs, quick=quick))
         print(
             f"[{current.name}] latency done at {time.monotonic() - began:.0f} s",
             flush=True,
@@ -51,6 +52,11 @@ def run_stack(make, upstream, levels: list[int], *, quick: bool, env: dict) -> d
         )
     finally:
         daphne.stop()
+    result["start_path"] = startpath.run(current, upstream, convs, quick=quick)
+    print(
+        f"[{current.name}] start path done at {time.monotonic() - began:.0f} s",
+        flush=True,
+    )
     result["concurrency"] = []
     for slot, count in enumerate(levels):
         daphne = current.daphne(upstream)  # fresh process: memory from a clean start
@@ -99,7 +105,7 @@ def main() -> None:
     args = parser.parse_args()
     env = dict(item.split("=", 1) for item in args.daphne_env)
     levels = [int(n) for n in args.levels.split(",") if n] or (
-        [20, 50] if args.quick else [100, 250, 500]
+        [20, 50] if args.quick else [50, 100, 250, 500]
     )
     makers = {"memory": stack.memory_stack, "redis": stack.redis_stack}
     stack.RESULTS.mkdir(exist_ok=True)

@@ -1,6 +1,8 @@
-"""Percentiles of latency samples and the side-by-side difference of two paths."""
+"""Percentiles of latency samples, the side-by-side difference of two paths, and the
+CPU time a process spent per token and per frame."""
 
 import numpy as np
+import psutil
 
 
 def summary(samples: list[float]) -> dict:
@@ -30,3 +32,23 @@ def added(app: dict, direct: dict) -> dict:
 def compare(app_samples: list[float], direct_samples: list[float]) -> dict:
     app, direct = summary(app_samples), summary(direct_samples)
     return {"app": app, "direct": direct, "added": added(app, direct)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process `pid` so far (all its threads)."""
+    times = psutil.Process(pid).cpu_times()
+    return times.user + times.system
+
+
+def cpu_cost(seconds: float, traces: list) -> dict:
+    """`seconds` of the app's CPU spread over the tokens and token frames the clients
+    received: a cost that compares across machines, unlike latency under load."""
+    tokens = sum(len(t.indexes) for t in traces)
+    frames = sum(t.frames for t in traces)
+    return {
+        "cpu_s": round(seconds, 3),
+        "tokens": tokens,
+        "frames": frames,
+        "us_per_token": round(seconds * 1e6 / tokens, 1) if tokens else None,
+        "us_per_frame": round(seconds * 1e6 / frames, 1) if frames else None,
+    }

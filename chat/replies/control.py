@@ -7,6 +7,7 @@ import logging
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
+from agents import start_trace
 from agents.events import ChatTurn
 from agents.orchestrator import ReplyOverrides
 from chat import protocol, services, tree
@@ -57,6 +58,7 @@ def launch(conversation, assistant, user, **request) -> GenerationJob:
 
 
 def _exchange(user, text, conversation_id, new_conversation, edit_of=None):
+    start_trace.mark("db_thread")
     if edit_of is not None:
         conversation, user_message, assistant = exchanges.edit_create(
             user=user, message_id=edit_of, text=text
@@ -68,14 +70,12 @@ def _exchange(user, text, conversation_id, new_conversation, edit_of=None):
             conversation_id=conversation_id,
             new_conversation=new_conversation,
         )
+    start_trace.mark("committed")
     history = exchanges.history_before(message=user_message)
-    return (
-        conversation,
-        user_message,
-        assistant,
-        history,
-        protocol.message_payload(user_message, tree.siblings_of([user_message])),
-    )
+    start_trace.mark("history_read")
+    payload = protocol.message_payload(user_message, tree.siblings_of([user_message]))
+    start_trace.mark("payload")
+    return conversation, user_message, assistant, history, payload
 
 
 async def reply_start(
@@ -99,12 +99,14 @@ async def reply_start(
     ) = await database_sync_to_async(_exchange)(
         user, text, conversation_id, new_conversation, edit_of
     )
+    start_trace.mark("db_done")
     announce = protocol.user_message(conversation.title, payload, edit_of=edit_of)
     launch(
         conversation, assistant, user,
         history=history, text=text, simple=simple, announce=announce,
         user_message_id=user_message.pk,
     )  # fmt: skip
+    start_trace.mark("launched")
     return conversation, user_message, assistant
 
 

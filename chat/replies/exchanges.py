@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
+from agents import start_trace
 from agents.events import ChatTurn
 from chat import tree
 from chat.errors import ChatError
@@ -105,13 +106,16 @@ def exchange_create(*, user, text, conversation_id=None, new_conversation=False)
             conversation = conversation_latest_or_create(user=user)
         else:
             conversation = conversation_get(user=user, conversation_id=conversation_id)
+        start_trace.mark("conversation")
         _reply_admit(user)
+        start_trace.mark("admitted")
         if not conversation.title:
             conversation.title = " ".join(text.split())[:TITLE_LENGTH]
             conversation.save(update_fields=["title"])
         user_message, assistant = exchange_append(
             user=user, conversation=conversation, text=text, admitted=True
         )
+        start_trace.mark("rows_written")
     return conversation, user_message, assistant
 
 

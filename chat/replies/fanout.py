@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from channels.layers import get_channel_layer
 
+from agents import start_trace
 from chat import protocol
 
 log = logging.getLogger(__name__)
@@ -70,6 +71,7 @@ class ReplyFanout:
                 user_group(self.user_id), {"type": "chat.frame", "frame": frame}
             )
         )
+        start_trace.mark(frame["type"])  # the first of each type (off: nothing)
 
     # --- token frames ----------------------------------------------------------------
     def notify(self) -> None:

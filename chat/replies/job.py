@@ -3,7 +3,6 @@ socket. It waits its turn, streams through the orchestrator, fans frames out to 
 sockets, checkpoints about once a second, and answers `stop` and `snapshot` requests."""
 
 import asyncio
-import contextvars
 import logging
 import time
 import uuid
@@ -21,6 +20,7 @@ from agents.events import (
 )
 from agents.orchestrator import Orchestrator
 from agents.request_body import new_genkey
+from agents.start_trace import job_context
 from chat import protocol, services
 from chat.models import Message
 from chat.rendering import render_markdown
@@ -79,7 +79,7 @@ class GenerationJob:
         # A fresh context: the job outlives the request or socket that started it, and
         # must not inherit a per-request ThreadSensitiveContext whose executor closes.
         self._task = asyncio.create_task(
-            self._run(), name=f"reply-{self.message_id}", context=contextvars.Context()
+            self._run(), name=f"reply-{self.message_id}", context=job_context()
         )
         return self._task
 

@@ -10,6 +10,8 @@ from collections.abc import Awaitable, Callable
 
 from django.conf import settings
 
+from agents import start_trace
+
 log = logging.getLogger(__name__)
 
 PositionCallback = Callable[[int], Awaitable[None]]
@@ -37,6 +39,7 @@ class LocalBackendQueue:
                 changed = self._changed
                 position = self._line.index(job_id) - self.concurrency + 1
                 if position <= 0:
+                    start_trace.mark("queue_turn")
                     return
                 if position != last:
                     last = position
@@ -119,6 +122,7 @@ class RedisBackendQueue:
                     continue
                 position = line.index(job_id) - self.concurrency + 1
                 if position <= 0:
+                    start_trace.mark("queue_turn")
                     return
                 if position != last:
                     last = position

@@ -9,6 +9,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 
+from agents import start_trace
 from chat import protocol, services, tree
 from chat.errors import ChatError
 from chat.models import Message
@@ -86,11 +87,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     # --- frames from the client ------------------------------------------------------
     async def receive(self, text_data=None, bytes_data=None):
+        start_trace.begin()
         frame = None
         try:
             frame = protocol.parse_client_frame(
                 text_data, max_bytes=settings.CHAT_MAX_FRAME_BYTES
             )
+            start_trace.mark("parsed")
             await self.HANDLERS[frame.type](self, frame)
         except ChatError as exc:
             message_id = frame.message_id if frame is not None else None

@@ -70,3 +70,19 @@ async def test_group_listener_keeps_frames_across_timed_out_waits(layer):
             await layer.group_send("user.listener-test", {"type": "t", "n": n})
         got = [await asyncio.wait_for(listener.get(), 2) for _ in range(3)]
     assert [m["n"] for m in got] == [0, 1, 2]
+
+
+async def test_frames_sent_at_once_arrive_all_and_in_order(layer):
+    """Many group_sends in one loop turn (the Redis layer pipelines them) all arrive,
+    in the order they were sent."""
+    channel = await layer.new_channel()
+    await layer.group_add("user.burst-test", channel)
+    await asyncio.gather(
+        *(
+            layer.group_send("user.burst-test", {"type": "t", "n": n})
+            for n in range(200)
+        )
+    )
+    got = [(await asyncio.wait_for(layer.receive(channel), 2))["n"] for _ in range(200)]
+    await layer.group_discard("user.burst-test", channel)
+    assert got == list(range(200))
