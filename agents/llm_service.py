@@ -77,15 +77,25 @@ class LLMService:
 
     @classmethod
     def from_settings(cls) -> "LLMService":
-        """The service for the KOBOLDCPP_* and LLM_* settings of this moment.
+        """The service for the KOBOLDCPP_* and LLM_* settings of this moment."""
+        return cls.for_backend(
+            base_url=conf.KOBOLDCPP_URL,
+            api=conf.KOBOLDCPP_API,
+            password=conf.KOBOLDCPP_PASSWORD,
+        )
+
+    @classmethod
+    def for_backend(cls, *, base_url: str, api: str, password: str) -> "LLMService":
+        """The shared service of one backend (one of a pool), with the chat template
+        and busy retries of the settings.
 
         One instance per configuration, so the API probe, the chat template, the
         context size and the token counts are learnt once per process, not per reply.
         """
         config = dict(
-            base_url=conf.KOBOLDCPP_URL,
-            api=conf.KOBOLDCPP_API,
-            password=conf.KOBOLDCPP_PASSWORD,
+            base_url=base_url.rstrip("/"),
+            api=api,
+            password=password,
             template=conf.KOBOLDCPP_CHAT_TEMPLATE,
             busy_retries=conf.LLM_BUSY_RETRIES,
         )
