@@ -60,9 +60,10 @@ _builders: "weakref.WeakKeyDictionary[LLMService, PromptBuilder]" = (
 )
 
 
-def _with_builder(service: LLMService) -> tuple[LLMService, PromptBuilder]:
-    """The service and its prompt builder, shared by every reply on that service so
-    that the context size and the token counts are learnt once."""
+def _shared_service() -> tuple[LLMService, PromptBuilder]:
+    """The service of the current settings and its prompt builder, shared by every reply
+    so that the context size and the token counts are learnt once."""
+    service = LLMService.from_settings()
     builder = _builders.get(service)
     if builder is None:
         builder = _builders[service] = PromptBuilder(service)
@@ -72,8 +73,7 @@ def _with_builder(service: LLMService) -> tuple[LLMService, PromptBuilder]:
 class Orchestrator:
     """Turns (history, new message) into a stream of reply events.
 
-    Without `service` (one backend of the pool, `LLMService.for_backend`), the one
-    shared for the current settings is used. `model`
+    Without `service`, the one shared for the current settings is used. `model`
     replaces the pydantic-ai model the agents use (tests pass TestModel or
     FunctionModel); by default it is built per call from the settings.
     """
@@ -81,9 +81,10 @@ class Orchestrator:
     def __init__(
         self, service: LLMService | None = None, *, model: Model | None = None
     ):
-        self.service, self.prompts = _with_builder(
-            service or LLMService.from_settings()
-        )
+        if service is None:
+            self.service, self.prompts = _shared_service()
+        else:
+            self.service, self.prompts = service, PromptBuilder(service)
         self.model = model
 
     async def agent_model(self) -> Model:
