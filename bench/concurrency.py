@@ -7,7 +7,7 @@ import time
 import psutil
 
 from bench import clients
-from bench.stats import compare, cpu_cost, cpu_seconds
+from bench.stats import cpu_cost, cpu_seconds, latencies_against
 
 TOKENS, DELAY = 40, 0.025  # a one-second reply at 40 tokens/s
 # A frame older than the channel layers' expiry (60 s) is dropped: waiting longer is moot.
@@ -113,12 +113,5 @@ async def level(daphne, upstream_url: str, seeded: dict, count: int, slot: int) 
         "rss_peak_mb": round(peak / 2**20, 1),
         "kb_per_socket": round((rss_n - rss_1) / max(1, count - 1) / 1024, 1),
         "kb_per_streaming_socket": round((peak - rss_1) / max(1, count - 1) / 1024, 1),
-        "ttft_ms": compare(
-            [t.ttft_ms for t in app if t.ttft_ms is not None],
-            [t.ttft_ms for t in direct if t.ttft_ms is not None],
-        ),
-        "token_latency_ms": compare(
-            [ms for t in app for ms in t.latencies_ms],
-            [ms for t in direct for ms in t.latencies_ms],
-        ),
+        **latencies_against(app, direct),
     }

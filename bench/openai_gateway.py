@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench import clients, stack  # noqa: E402
 from bench.clients import Trace  # noqa: E402
-from bench.stats import compare  # noqa: E402
+from bench.stats import latencies_against  # noqa: E402
 from bench.upstream import order_text  # noqa: E402
 
 TOKENS, DELAY = 40, 0.01  # 100 tokens/s, the pace of a small local model
@@ -66,14 +66,7 @@ async def pairs(app_url: str, upstream_url: str, key: str, replies: int) -> dict
             "gateway": sum(t.complete for t in app),
             "direct": sum(t.complete for t in direct),
         },
-        "ttft_ms": compare(
-            [t.ttft_ms for t in app if t.ttft_ms is not None],
-            [t.ttft_ms for t in direct if t.ttft_ms is not None],
-        ),
-        "token_latency_ms": compare(
-            [ms for t in app for ms in t.latencies_ms],
-            [ms for t in direct for ms in t.latencies_ms],
-        ),
+        **latencies_against(app, direct),
     }
 
 

@@ -34,6 +34,20 @@ def compare(app_samples: list[float], direct_samples: list[float]) -> dict:
     return {"app": app, "direct": direct, "added": added(app, direct)}
 
 
+def latencies_against(app: list, direct: list) -> dict:
+    """First-token and per-token latency of the app's traces against the direct ones."""
+    return {
+        "ttft_ms": compare(
+            [t.ttft_ms for t in app if t.ttft_ms is not None],
+            [t.ttft_ms for t in direct if t.ttft_ms is not None],
+        ),
+        "token_latency_ms": compare(
+            [ms for t in app for ms in t.latencies_ms],
+            [ms for t in direct for ms in t.latencies_ms],
+        ),
+    }
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU time of process `pid` so far (all its threads)."""
     times = psutil.Process(pid).cpu_times()

@@ -85,12 +85,11 @@ def _launch_args(message: Message) -> dict:
     started yet starts afresh)."""
     turns = exchanges.history_before(message=message)
     partial = message.content
+    question = turns[-1] if turns and turns[-1].role == "user" else None
     if not partial and not message.reasoning:
-        question = turns[-1] if turns and turns[-1].role == "user" else None
         if question is None:
             raise LookupError("no user message to answer")
         return {"history": turns[:-1], "text": question.content}
-    question = turns[-1] if turns and turns[-1].role == "user" else None
     if question is not None and partial:  # the model carries on from the partial
         history, text, carry_on = turns[:-1], question.content, True
     else:  # reasoning only, or no question: ask for the rest
