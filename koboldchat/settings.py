@@ -4,8 +4,10 @@ With nothing set it runs as a development server: SQLite, the in-memory channel 
 KoboldCpp at http://127.0.0.1:5001. Production (DJANGO_DEBUG off) must name its secrets.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
+from tempfile import gettempdir
 
 import environ
 from csp.constants import NONE, SELF
@@ -107,6 +109,13 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "transaction_mode": "IMMEDIATE",
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
+    )
+    # The test database is a file too, not Django's shared-cache memory database: that
+    # one locks whole tables ("database table is locked", no busy wait) where the
+    # file in WAL mode lets a reader and the checkpointing job go on together, as
+    # they do in production.
+    DATABASES["default"].setdefault("TEST", {}).setdefault(
+        "NAME", str(Path(gettempdir()) / f"koboldchat-test-{os.getpid()}.sqlite3")
     )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
