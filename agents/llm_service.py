@@ -1,7 +1,5 @@
 """KoboldCpp calls: streamed and plain chat replies, abort, token counts, backend info.
-
-Speaks the native API (`/api`, prompt from a chat template) or the OpenAI one (`/v1`).
-"""
+Speaks the native API (`/api`, prompt from a chat template) or the OpenAI one (`/v1`)."""
 
 import asyncio
 import logging
@@ -38,7 +36,6 @@ _services: dict[tuple, "LLMService"] = {}
 
 class LLMService:
     """One KoboldCpp (or OpenAI-compatible) backend, reached via the shared client.
-
     Options left None take their setting (agents.conf). What the backend is (API,
     version, model, chat template, context size) is learnt once and kept here.
     """
@@ -77,23 +74,27 @@ class LLMService:
 
     @classmethod
     def from_settings(cls) -> "LLMService":
-        """The service for the KOBOLDCPP_* and LLM_* settings of this moment.
-
-        One instance per configuration, so the API probe, the chat template, the
-        context size and the token counts are learnt once per process, not per reply.
-        """
-        config = dict(
+        """The service for the KOBOLDCPP_* and LLM_* settings of this moment."""
+        return cls.for_backend(
             base_url=conf.KOBOLDCPP_URL,
             api=conf.KOBOLDCPP_API,
             password=conf.KOBOLDCPP_PASSWORD,
-            template=conf.KOBOLDCPP_CHAT_TEMPLATE,
-            busy_retries=conf.LLM_BUSY_RETRIES,
         )
-        key = tuple(config.values())
-        service = _services.get(key)
-        if service is None:
-            service = _services[key] = cls(**config)
-        return service
+
+    @classmethod
+    def for_backend(cls, *, base_url: str, api: str, password: str) -> "LLMService":
+        """The shared service of one backend (of a pool), with the chat template and
+        busy retries of the settings: one instance per configuration, so the API probe,
+        the chat template, the context size and the token counts are learnt once per
+        process, not per reply."""
+        template, retries = conf.KOBOLDCPP_CHAT_TEMPLATE, conf.LLM_BUSY_RETRIES
+        key = (base_url.rstrip("/"), api, password, template, retries)
+        if key not in _services:
+            _services[key] = cls(
+                base_url=key[0], api=api, password=password,
+                template=template, busy_retries=retries,
+            )  # fmt: skip
+        return _services[key]
 
     @staticmethod
     def forget_all() -> None:

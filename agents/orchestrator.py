@@ -60,10 +60,9 @@ _builders: "weakref.WeakKeyDictionary[LLMService, PromptBuilder]" = (
 )
 
 
-def _shared_service() -> tuple[LLMService, PromptBuilder]:
-    """The service of the current settings and its prompt builder, shared by every reply
-    so that the context size and the token counts are learnt once."""
-    service = LLMService.from_settings()
+def _with_builder(service: LLMService) -> tuple[LLMService, PromptBuilder]:
+    """The service and its prompt builder, shared by every reply on that service so
+    that the context size and the token counts are learnt once."""
     builder = _builders.get(service)
     if builder is None:
         builder = _builders[service] = PromptBuilder(service)
@@ -73,7 +72,8 @@ def _shared_service() -> tuple[LLMService, PromptBuilder]:
 class Orchestrator:
     """Turns (history, new message) into a stream of reply events.
 
-    Without `service`, the one shared for the current settings is used. `model`
+    Without `service` (one backend of the pool, `LLMService.for_backend`), the one
+    shared for the current settings is used. `model`
     replaces the pydantic-ai model the agents use (tests pass TestModel or
     FunctionModel); by default it is built per call from the settings.
     """
@@ -81,10 +81,9 @@ class Orchestrator:
     def __init__(
         self, service: LLMService | None = None, *, model: Model | None = None
     ):
-        if service is None:
-            self.service, self.prompts = _shared_service()
-        else:
-            self.service, self.prompts = service, PromptBuilder(service)
+        self.service, self.prompts = _with_builder(
+            service or LLMService.from_settings()
+        )
         self.model = model
 
     async def agent_model(self) -> Model:

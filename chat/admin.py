@@ -150,10 +150,13 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "intent",
         "intent_source",
         "finish_reason",
+        "backend",
         "created_at",
     )
-    list_select_related = ("conversation__owner",)
-    list_filter = ("status", "role", "intent", "intent_source", "finish_reason")
+    list_select_related = ("conversation__owner", "backend")
+    list_filter = (
+        "status", "role", "intent", "intent_source", "finish_reason", "backend",
+    )  # fmt: skip
     search_fields = ("content",)
     date_hierarchy = "created_at"
     raw_id_fields = ("conversation",)

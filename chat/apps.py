@@ -10,6 +10,7 @@ class ChatConfig(AppConfig):
         from chat.management.commands.compile_translations import (
             compile_stale_catalogs,
         )
+        from chat.pool import admin as pool_admin  # noqa: F401
 
         # The receivers that close sockets when their credentials end, and the quota
         # and usage pages (they extend chat.admin, loaded by the admin before this).

@@ -5,6 +5,7 @@ from django.db import models
 from django.utils import timezone
 
 from chat.api.models import ApiKey  # noqa: F401  (the keys scripts log in with)
+from chat.pool.models import Backend  # noqa: F401  (the KoboldCpp servers)
 from chat.rendering import render_markdown
 from chat.replies.models import Handover  # noqa: F401  (the hand-overs of replies)
 from chat.usage.models import (  # noqa: F401  (the usage models belong to this app)
@@ -151,6 +152,16 @@ class Message(models.Model):
     )
     duration_ms = models.PositiveIntegerField(null=True, blank=True)
     error_code = models.CharField(max_length=32, blank=True)
+    backend = models.ForeignKey(
+        Backend,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replies",
+    )
+    backend_attempts = models.CharField(
+        max_length=300, blank=True, help_text="Each backend tried and how it went."
+    )
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -190,6 +190,9 @@ if not DEBUG and env.bool("DJANGO_HTTPS", default=True):
 KOBOLDCPP_URL = env.str(
     "KOBOLDCPP_URL", default=AGENTS_DEFAULTS["KOBOLDCPP_URL"]
 ).rstrip("/")
+# More KoboldCpp servers (comma-separated URLs): the pool, with KOBOLDCPP_URL, that the
+# admin's backend rows are seeded from (chat.pool).
+KOBOLDCPP_URLS = env.list("KOBOLDCPP_URLS", default=[])
 KOBOLDCPP_API = env.str("KOBOLDCPP_API", default=AGENTS_DEFAULTS["KOBOLDCPP_API"])
 KOBOLDCPP_PASSWORD = env.str(
     "KOBOLDCPP_PASSWORD", default=AGENTS_DEFAULTS["KOBOLDCPP_PASSWORD"]

@@ -5,6 +5,7 @@ from channels.layers import channel_layers
 
 from agents.http_client import reset_llm_http_client
 from agents.llm_service import LLMService
+from chat.pool.health import forget_health
 from kobold_fake.server import FakeKobold
 
 
@@ -45,8 +46,9 @@ def kobold_settings(settings, fake_kobold):
 async def _fresh_llm_client():
     """Each test's event loop gets its own shared client, closed at the end, its own
     channel layer (channels-redis binds a layer's receive to one loop), and no backend
-    facts learnt by an earlier test."""
+    facts learnt by an earlier test (nor a backend found down)."""
     LLMService.forget_all()
+    forget_health()
     channel_layers.backends.clear()
     yield
     await reset_llm_http_client()

@@ -1,6 +1,7 @@
 """Continuing a reply: how the new text joins the text already there, and the reply's
 metrics over all its generations (a continued reply is one reply, not its last part)."""
 
+import time
 import unicodedata
 
 NO_SPACE_BEFORE = set(",.;:!?…)]}»”’%")
@@ -17,6 +18,25 @@ def separator(before: str, text: str) -> str:
     if unicodedata.east_asian_width(before[-1]) in "WF":  # no spaces between CJK
         return ""
     return " "
+
+
+def generation_metrics(
+    *, started_at, first_token_at, thinking, finished, earlier: dict
+) -> tuple[dict, tuple | None]:
+    """The metrics of the generation that ends now (monotonic times; `thinking`: its
+    first and last reasoning), merged with its `earlier` ones; and its (prompt,
+    completion) tokens when known."""
+    fields = {"duration_ms": int((time.monotonic() - started_at) * 1000)}
+    if first_token_at is not None:
+        fields["ttft_ms"] = int((first_token_at - started_at) * 1000)
+    if thinking is not None:
+        fields["reasoning_ms"] = int((thinking[1] - thinking[0]) * 1000)
+    usage = None
+    if finished is not None:
+        usage = (finished.prompt_tokens, finished.completion_tokens)
+        fields["prompt_tokens"], fields["completion_tokens"] = usage
+    fields.update(merged_metrics(earlier, fields))
+    return fields, usage
 
 
 def merged_metrics(earlier: dict, latest: dict) -> dict:

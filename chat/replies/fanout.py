@@ -84,6 +84,19 @@ class ReplyFanout:
         self._rewind = offset
         self._wake.set()
 
+    def snapshot(self, status: str, intent) -> dict:
+        """The text already sent in frames (`intent`: an IntentDecided or None): live
+        frames continue from its end."""
+        return protocol.snapshot(
+            conversation_id=self.conversation_id,
+            message_id=self.message_id,
+            status=status,
+            content=self.text.content[: self.sent],
+            reasoning=self.text.reasoning[: self.reasoning_sent],
+            intent=intent.intent if intent else "",
+            intent_source=intent.source if intent else "",
+        )
+
     async def send_forever(self) -> None:
         """Send pending text as soon as possible; what arrives meanwhile joins the next
         frame, so a fast model gives fewer, larger frames and never later ones."""

@@ -16,9 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from agents.events import ChatTurn
-from agents.orchestrator import Orchestrator
+from agents.llm_service import LLMService
 from chat import protocol
 from chat.models import Message
+from chat.pool.registry import backend_get, service_for
 from chat.replies import exchanges
 from chat.replies.continuation import CONTINUE_INSTRUCTION
 from chat.replies.job import local_job
@@ -114,8 +115,9 @@ async def _clear_the_way(message: Message) -> None:
     queue may linger: stop the one, drop the other (best effort)."""
     try:
         await get_backend_queue().forget(message.pk)
-        if message.genkey:
-            service = Orchestrator().service
+        if message.genkey:  # on the backend that was writing it
+            backend = await database_sync_to_async(backend_get)(message.backend_id)
+            service = service_for(backend) if backend else LLMService.from_settings()
             await asyncio.wait_for(service.abort(message.genkey), timeout=2.0)
     except Exception:
         log.warning(

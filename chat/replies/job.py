@@ -23,9 +23,10 @@ from agents.request_body import new_genkey
 from agents.start_trace import job_context
 from chat import protocol, services
 from chat.models import Message
+from chat.pool.placement import Placement
 from chat.rendering import render_markdown
 from chat.replies.checkpoint import checkpoint_forever, store_token_counts_later
-from chat.replies.continuation import merged_metrics, separator
+from chat.replies.continuation import generation_metrics, separator
 from chat.replies.fanout import ReplyFanout, ReplyText
 from chat.replies.queue import get_backend_queue
 from chat.replies.request import ReplyRequest
@@ -54,11 +55,10 @@ class GenerationJob:
         # The one owner of the reply's text while it streams (continue: from the prefix).
         self.text = ReplyText(content=request.prefix, reasoning=request.reasoning)
         self.frames = ReplyFanout(
-            message_id=request.message_id,
-            conversation_id=request.conversation_id,
-            user_id=request.user_id,
-            text=self.text,
-        )
+            message_id=request.message_id, conversation_id=request.conversation_id,
+            user_id=request.user_id, text=self.text,
+        )  # fmt: skip
+        self.placement = Placement(self.job_id, request.conversation_id)
         self.intent: IntentDecided | None = None
         self.finished: Finished | None = None
         self.done = asyncio.Event()
@@ -125,26 +125,37 @@ class GenerationJob:
 
     async def _generate(self, queue) -> None:
         log.info("reply %s queued (job %s)", self.message_id, self.job_id)
-        queued = self.frames.broadcast  # each new place in the line, as it changes
-        await queue.wait_turn(self.job_id, lambda place: queued(protocol.queued(place)))
+        while True:  # each new place in the line is told as it changes
+            service = await self.placement.acquire(
+                queue, lambda place: self.frames.broadcast(protocol.queued(place))
+            )
+            try:
+                await self._stream(service, queue)
+            except LLMError as exc:
+                started = self._first_token_at is not None
+                if not await self.placement.moves_on(exc, started=started):
+                    raise
+            else:
+                return self.placement.succeeded()
+
+    async def _stream(self, service, queue) -> None:
         self.status = Message.Status.STREAMING
         self._started_at = time.monotonic()  # metrics measure the model, not the queue
         # Others waiting for the backend: no generation is spent on classifying intent.
         contended = await queue.others_waiting()
         log.info(
-            "reply %s generating with genkey %s%s",
-            self.message_id, self.genkey, " (others waiting)" if contended else "",
+            "reply %s generating on %s with genkey %s%s",
+            self.message_id, service.base_url, self.genkey,
+            " (others waiting)" if contended else "",
         )  # fmt: skip
-        orchestrator = Orchestrator()
-        self._service = orchestrator.service
-        r = self.request
+        orchestrator, self._service, r = Orchestrator(service), service, self.request
         if r.direct is not None:
-            events = direct_reply(self._service, r.direct, genkey=self.genkey)
+            events = direct_reply(service, r.direct, genkey=self.genkey)
         else:
             run = orchestrator.simple_reply if r.simple else orchestrator.reply
             # A hand-over: the model carries on from the text (mid-sentence, natively).
             more = {"prefix": r.prefix} if r.carry_on and not r.simple else {}
-            self._joins = bool(more) and await self._service.resolve_api() == "native"
+            self._joins = bool(more) and await service.resolve_api() == "native"
             events = run(
                 r.history, r.text, overrides=r.overrides, genkey=self.genkey,
                 contended=contended, **more,
@@ -165,7 +176,7 @@ class GenerationJob:
 
     # --- events from the model -------------------------------------------------------
     async def _on_intent(self, decision: IntentDecided) -> None:
-        self.intent = decision
+        again, self.intent = self.intent is not None, decision  # again: failed over
         # Stored beside the stream, not before it: the first token must not wait for
         # the database. `_finish` waits for this write before the final one.
         self._status_write = asyncio.create_task(
@@ -175,15 +186,17 @@ class GenerationJob:
                 intent=decision.intent,
                 intent_source=decision.source,
                 genkey=self.genkey,
+                **self.placement.fields(),
             )
         )
-        await self.frames.broadcast(protocol.start(decision.intent, decision.source))
+        frame = protocol.start(decision.intent, decision.source)
+        if not again:  # the sockets heard of it on the first backend tried
+            await self.frames.broadcast(frame)
 
     def _on_text(self, text: str) -> None:
         if not text:
             return
-        if self._first_token_at is None:
-            self._first_token_at = time.monotonic()
+        self._first_token_at = self._first_token_at or time.monotonic()
         if self.text.content == self.request.prefix and not self._joins:  # continued
             text = separator(self.request.prefix, text) + text
         self.text.content += text
@@ -200,16 +213,7 @@ class GenerationJob:
         self.frames.notify()
 
     def snapshot(self) -> dict:
-        """The text already sent in frames: live frames continue from its end."""
-        return protocol.snapshot(
-            conversation_id=self.request.conversation_id,
-            message_id=self.message_id,
-            status=self.status,
-            content=self.text.content[: self.frames.sent],
-            reasoning=self.text.reasoning[: self.frames.reasoning_sent],
-            intent=self.intent.intent if self.intent else "",
-            intent_source=self.intent.source if self.intent else "",
-        )
+        return self.frames.snapshot(self.status, self.intent)
 
     # --- control ---------------------------------------------------------------------
     async def stop(self) -> None:
@@ -262,7 +266,11 @@ class GenerationJob:
             status = Message.Status.COMPLETE
             reason = self.finished.finish_reason if self.finished else ""
         self.status = status
-        elapsed = time.monotonic() - self._started_at
+        metrics, usage = generation_metrics(
+            started_at=self._started_at, first_token_at=self._first_token_at,
+            thinking=self._thinking, finished=self.finished,
+            earlier=self.request.earlier_metrics,
+        )  # fmt: skip
         fields = {
             "status": status,
             "content": self.text.content,
@@ -270,18 +278,9 @@ class GenerationJob:
             "html": render_markdown(self.text.content),
             "finish_reason": reason,
             "error_code": error.code if error else "",
-            "duration_ms": int(elapsed * 1000),
+            **metrics,
+            **self.placement.fields(),
         }
-        if self._first_token_at is not None:
-            fields["ttft_ms"] = int((self._first_token_at - self._started_at) * 1000)
-        if self._thinking is not None:
-            fields["reasoning_ms"] = int((self._thinking[1] - self._thinking[0]) * 1000)
-        usage = None
-        if self.finished is not None:
-            fields["prompt_tokens"] = self.finished.prompt_tokens
-            fields["completion_tokens"] = self.finished.completion_tokens
-            usage = (self.finished.prompt_tokens, self.finished.completion_tokens)
-        fields.update(merged_metrics(self.request.earlier_metrics, fields))
         await database_sync_to_async(services.reply_update)(
             message_id=self.message_id, generation_tokens=usage, **fields
         )

@@ -5,7 +5,8 @@ import uuid
 
 import pytest
 
-from chat.replies.queue import LocalBackendQueue, RedisBackendQueue
+from chat.replies.queue import LocalBackendQueue
+from chat.replies.redis_queue import RedisBackendQueue
 
 REDIS_URL = "redis://127.0.0.1:6379/15"
 

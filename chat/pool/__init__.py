@@ -1,0 +1,2 @@
+"""The pool of KoboldCpp servers: backend rows, their seeding from the settings, their
+health, and the choice of one for each reply."""

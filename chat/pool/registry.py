@@ -1,0 +1,107 @@
+"""The backend rows as the rest of the app uses them: seeded from the settings, read
+for each reply, turned into the LLM service of each, checked for the admin."""
+
+import asyncio
+import logging
+from urllib.parse import urlsplit
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.utils import timezone
+
+from agents.errors import LLMError
+from agents.llm_service import LLMService
+from chat.models import Backend, Message
+
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT_SECONDS = 3.0
+
+
+def configured_urls() -> list[str]:
+    """KOBOLDCPP_URL, then each of KOBOLDCPP_URLS, once each."""
+    urls = [settings.KOBOLDCPP_URL, *settings.KOBOLDCPP_URLS]
+    return list(dict.fromkeys(u.strip().rstrip("/") for u in urls if u.strip()))
+
+
+def _seed_name(url: str, taken: set[str]) -> str:
+    parts = urlsplit(url)
+    name = (parts.hostname or url) + (f":{parts.port}" if parts.port else "")
+    base, n = name[:60], 2
+    while name in taken:
+        name, n = f"{base}-{n}", n + 1
+    return name
+
+
+def backends_seed() -> list[Backend]:
+    """The enabled rows, after giving each configured URL without a row one (so with
+    nothing configured there is one backend, KOBOLDCPP_URL) and disabling the seeded
+    rows whose URL left the settings. Rows added in the admin are the admin's."""
+    rows = list(Backend.objects.all())
+    known = {row.url for row in rows}
+    wanted = configured_urls()
+    for url in wanted:
+        if url not in known:
+            row = Backend.objects.create(
+                name=_seed_name(url, {r.name for r in rows}),
+                url=url,
+                api=settings.KOBOLDCPP_API,
+                slots=max(1, settings.BACKEND_CONCURRENCY),
+                seeded=True,
+            )
+            log.info("backend %s added from the settings (%s)", row.name, row.url)
+            rows.append(row)
+    gone = [r for r in rows if r.seeded and r.enabled and r.url not in wanted]
+    for row in gone:
+        log.warning("backend %s left the settings: disabled", row.name)
+        row.enabled = False
+        row.save(update_fields=["enabled"])
+    return [row for row in rows if row.enabled]
+
+
+def last_backend_of(conversation_id: int) -> int | None:
+    """The backend that wrote the conversation's latest reply (its cache is warm)."""
+    replies = Message.objects.filter(
+        conversation_id=conversation_id, backend__isnull=False
+    )
+    return replies.order_by("-id").values_list("backend_id", flat=True).first()
+
+
+def backend_get(backend_id: int | None) -> Backend | None:
+    return Backend.objects.filter(pk=backend_id).first() if backend_id else None
+
+
+def service_for(backend: Backend) -> LLMService:
+    """The shared LLM service of `backend` (an empty password: KOBOLDCPP_PASSWORD)."""
+    return LLMService.for_backend(
+        base_url=backend.url,
+        api=backend.api,
+        password=backend.password or settings.KOBOLDCPP_PASSWORD,
+    )
+
+
+async def backend_check(backend: Backend) -> Backend:
+    """Ask `backend` what it serves now; store whether it answered and its model."""
+    try:
+        async with asyncio.timeout(CHECK_TIMEOUT_SECONDS):
+            info = await service_for(backend).backend_info()
+    except (LLMError, TimeoutError) as exc:
+        backend.reachable = False
+        log.warning(
+            "backend %s (%s) did not answer: %s", backend.name, backend.url, exc
+        )
+    else:
+        backend.reachable, backend.model = True, info.model[:200]
+    backend.checked_at = timezone.now()
+    return backend
+
+
+def backends_check(backends: list[Backend]) -> None:
+    """Check every backend at once and store what each said (the admin's list; from
+    synchronous code, whose connection and transaction the rows are saved on)."""
+
+    async def check_all():
+        return await asyncio.gather(*(backend_check(b) for b in backends))
+
+    checked = async_to_sync(check_all)()
+    Backend.objects.bulk_update(checked, ["reachable", "model", "checked_at"])
