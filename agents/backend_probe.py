@@ -28,6 +28,7 @@ class BackendInfo:
     idle: bool | None
     queue: int | None
     latency_ms: float
+    tokens_per_s: float | None = None  # of its last reply (/api/extra/perf)
 
 
 async def probe_koboldcpp(backend: Backend) -> str | None:
@@ -100,9 +101,17 @@ async def backend_info(backend: Backend, api: str, *, koboldcpp: bool) -> Backen
             idle=bool(perf["idle"]) if "idle" in perf else None,
             queue=int(perf["queue"]) if "queue" in perf else None,
             latency_ms=latency_ms,
+            tokens_per_s=_speed(perf.get("last_eval")),
         )
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BackendProtocolError("unexpected KoboldCpp info answer") from exc
+
+
+def _speed(ms_per_token: object) -> float | None:
+    """Tokens a second from perf's `last_eval` (ms a token; 0 before any reply)."""
+    if not isinstance(ms_per_token, int | float) or ms_per_token <= 0:
+        return None
+    return round(1000 / ms_per_token, 1)
 
 
 def _first_model(models: object) -> str:

@@ -55,6 +55,11 @@ class Conversation(models.Model):
     )
     # none, minimal, low or medium (a backend that bounds thinking); "": as it likes
     reasoning_effort = models.CharField(max_length=8, blank=True)
+    model = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Only backends serving this model write its replies (empty: any).",
+    )
     # The end of the branch shown: the path from the root to it is the conversation as
     # the page and the model see it; the other branches stay stored (chat/tree.py).
     current_leaf = models.ForeignKey(

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from chat.errors import ChatError
 from chat.models import ApiKey, Conversation, Message
+from chat.pool.registry import models_served
 from chat.socket.revocation import close_sockets, key_group
 from chat.usage.ledger import usage_record_tokens
 
@@ -46,7 +47,7 @@ def conversation_update_settings(
 ) -> Conversation:
     allowed = {
         "title", "system_prompt", "temperature", "top_p", "max_tokens",
-        "show_thinking", "reasoning_effort",
+        "show_thinking", "reasoning_effort", "model",
     }  # fmt: skip
     unknown = set(fields) - allowed
     if unknown:
@@ -58,6 +59,8 @@ def conversation_update_settings(
         raise ChatError(
             "bad_request", f"The system prompt is longer than {limit} characters."
         )
+    if fields.get("model") and fields["model"] not in models_served():
+        raise ChatError("bad_request", f"No enabled backend serves {fields['model']}.")
     for name, value in fields.items():
         setattr(conversation, name, _text_checked(value, name.replace("_", " ")))
     conversation.save(update_fields=list(fields))
@@ -172,5 +175,6 @@ def conversation_payload(conversation: Conversation, last_status: str = "") -> d
         "max_tokens": conversation.max_tokens,
         "show_thinking": conversation.show_thinking,
         "reasoning_effort": conversation.reasoning_effort,
+        "model": conversation.model,
         "last_status": last_status,
     }

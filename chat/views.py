@@ -15,6 +15,7 @@ from agents.profiles import supports_reasoning_effort
 from chat import tree
 from chat.errors import REGISTRY, error_message
 from chat.models import Conversation, Message
+from chat.pool.registry import models_served
 from chat.rendering import render_markdown
 
 SIDEBAR_LIMIT = 100
@@ -97,6 +98,7 @@ def index(request: HttpRequest) -> HttpResponse:
             current, latest_page=before is None, staff=request.user.is_staff
         ),
         "reasoning_effort_supported": reasoning_effort_supported(),
+        "served_models": models_served(),
     }
     return render(request, "chat/index.html", context)
 

@@ -128,7 +128,7 @@ def conversation_change(
     fields sent)."""
     conversation = _conversation(request, conversation_id)
     fields = body.model_dump(exclude_unset=True)
-    for text_field in ("title", "system_prompt", "reasoning_effort"):
+    for text_field in ("title", "system_prompt", "reasoning_effort", "model"):
         if text_field in fields and fields[text_field] is None:
             fields[text_field] = ""
     if fields.get("show_thinking", False) is None:

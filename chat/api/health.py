@@ -1,64 +1,24 @@
-"""The health check: backend, database and channel layer, each under its own time limit so
-that the whole answer comes within two seconds even when KoboldCpp hangs. One probe serves
-every caller of the process for a second: polling the health check cannot load KoboldCpp."""
+"""The health check: the backends (chat/pool/status.py), database and channel layer, each
+under its own time limit so that the whole answer comes within two seconds even when
+KoboldCpp hangs; ok while one backend answers. One probe serves every caller of the
+process for a second: polling the health check cannot load KoboldCpp."""
 
 import asyncio
 import logging
 import time
-from urllib.parse import urlsplit, urlunsplit
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import connection
 
-from agents.errors import LLMError
-from agents.llm_service import LLMService
+from chat.pool.status import pool_report
 
 log = logging.getLogger(__name__)
 
-BACKEND_SECONDS = 1.5
 LOCAL_CHECK_SECONDS = 1.0
 SHARED_SECONDS = 1.0
 _shared: tuple[tuple, float, asyncio.Task] | None = None  # (what, started, the probe)
-
-
-def public_url(url: str) -> str:
-    """The URL without user:password, so that it can be shown to anyone."""
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if ":" in host:
-        host = f"[{host}]"
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
-
-
-def backend_label() -> str:
-    return settings.KOBOLDCHAT_BACKEND_LABEL or (
-        f"KoboldCpp at {public_url(settings.KOBOLDCPP_URL)}"
-    )
-
-
-async def backend_health() -> dict:
-    url = public_url(settings.KOBOLDCPP_URL)
-    report = {"reachable": False, "label": backend_label(), "url": url}
-    try:
-        async with asyncio.timeout(BACKEND_SECONDS):
-            info = await LLMService.from_settings().backend_info()
-    except TimeoutError:
-        return report | {"error": f"no answer within {BACKEND_SECONDS} s"}
-    except LLMError as exc:
-        return report | {"error": exc.code}
-    return report | {
-        "reachable": True,
-        "api": info.api,
-        "model": info.model,
-        "version": info.version,
-        "max_context": info.max_context,
-        "idle": info.idle,
-        "queue": info.queue,
-        "latency_ms": info.latency_ms,
-    }
 
 
 def _select_one() -> bool:
@@ -98,6 +58,7 @@ async def health_report() -> dict:
     what = (
         asyncio.get_running_loop(),
         settings.KOBOLDCPP_URL,
+        tuple(settings.KOBOLDCPP_URLS),
         settings.KOBOLDCPP_API,
         settings.KOBOLDCHAT_BACKEND_LABEL,
     )
@@ -112,13 +73,11 @@ async def health_report() -> dict:
 
 
 async def _probe() -> dict:
-    backend, database, layer = await asyncio.gather(
-        backend_health(), database_ok(), channel_layer_ok()
+    pool, database, layer = await asyncio.gather(
+        pool_report(), database_ok(), channel_layer_ok()
     )
-    healthy = backend["reachable"] and database and layer
-    return {
-        "status": "ok" if healthy else "degraded",
-        "backend": backend,
+    healthy = pool["backend"]["reachable"] and database and layer
+    return {"status": "ok" if healthy else "degraded", **pool} | {
         "database": database,
         "channel_layer": layer,
     }

@@ -59,9 +59,23 @@ class BackendHealth(Schema):
     error: str = ""
 
 
+class PoolBackendHealth(BackendHealth):
+    """One backend of the pool (staff)."""
+
+    label: str = ""
+    name: str
+    slots: int = Field(description="Replies it writes at once.")
+    busy: int = Field(description="Slots in use now.")
+    tokens_per_s: float | None = Field(None, description="Speed of its last reply.")
+
+
 class HealthOut(Schema):
     status: Literal["ok", "degraded"]
-    backend: BackendHealth
+    backend: BackendHealth = Field(description="All backends in one, for the badge.")
+    backends: list[PoolBackendHealth] = Field(
+        default_factory=list, description="Each enabled backend (staff)."
+    )
+    waiting: int = Field(0, description="Replies waiting for a free slot (staff).")
     database: bool
     channel_layer: bool
 
@@ -85,6 +99,7 @@ class ConversationOut(Schema):
     max_tokens: int | None
     show_thinking: bool = True
     reasoning_effort: str = ""
+    model: str = ""
     last_status: str
 
 
@@ -163,6 +178,12 @@ class ConversationSettingsIn(Schema):
         None,
         description="How much of a reply the model may spend thinking, where the "
         "backend supports it (KoboldCpp 1.117 and later); empty: as the model likes.",
+    )
+    model: str | None = Field(
+        None,
+        max_length=200,
+        description="Only backends serving this model (GET /v1/models) write its "
+        "replies; empty: any backend.",
     )
 
 

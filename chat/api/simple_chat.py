@@ -96,10 +96,12 @@ async def health(request: HttpRequest):
     caller = await _caller(request)
     if caller is None:
         return Status(status, {"status": report["status"]})
-    if not caller.is_staff:  # where the model server lives is for staff to know
-        backend = report.get("backend") or {}
+    if not caller.is_staff:  # where the model servers live is for staff to know
+        backend = report["backend"] = dict(report.get("backend") or {})  # shared
         backend.pop("url", None)
         backend["label"] = backend.get("label", "").split(" at ", 1)[0]
+        report.pop("backends", None)
+        report.pop("waiting", None)
     return Status(status, report)
 
 

@@ -9,11 +9,13 @@ from chat.models import Message
 OWNER = "koboldcpp"
 
 
-def model_list(model_id: str, created: int) -> dict:
+def model_list(models: dict[str, int]) -> dict:
+    """{model id: created} as OpenAI's list."""
     return {
         "object": "list",
         "data": [
             {"id": model_id, "object": "model", "created": created, "owned_by": OWNER}
+            for model_id, created in models.items()
         ],
     }
 

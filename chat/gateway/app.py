@@ -11,7 +11,7 @@ from chat.api.app import validation_problems
 from chat.api.simple_chat import sse_response
 from chat.errors import ChatError
 from chat.gateway.answers import Answer, model_list
-from chat.gateway.catalog import model_check, served_model
+from chat.gateway.catalog import model_check, served_models
 from chat.gateway.errors import error_response
 from chat.gateway.replies import api_reply_result, api_reply_start
 from chat.gateway.schemas import ChatCompletionIn, CompletionIn
@@ -39,15 +39,14 @@ gateway = NinjaAPI(
 
 @gateway.get("/models")
 async def models(request: HttpRequest):
-    """The model KoboldCpp serves (one)."""
-    name, created = await served_model()
-    return model_list(name, created)
+    """The models the backends serve (each once)."""
+    return model_list(await served_models())
 
 
 async def _answer(request: HttpRequest, body, *, chat: bool):
-    await model_check(body.model)
+    model = await model_check(body.model)
     key = request.auth
-    conversation, assistant = await api_reply_start(key=key, body=body)
+    conversation, assistant = await api_reply_start(key=key, body=body, model=model)
     answer = Answer(message_id=assistant.pk, model=body.model, chat=chat)
     if body.stream:
         return sse_response(

@@ -24,15 +24,18 @@ def _exchange(key: ApiKey, text: str):
     return conversation, user_message, assistant, payload
 
 
-async def api_reply_start(*, key: ApiKey, body) -> tuple[Conversation, Message]:
+async def api_reply_start(
+    *, key: ApiKey, body, model: str = ""
+) -> tuple[Conversation, Message]:
     """Store the exchange of `body` (a ChatCompletionIn or CompletionIn) and start its
-    job; raises ChatError (rate limit, quota, a reply still running)."""
+    job on a backend serving `model` ("": any); raises ChatError (rate limit, quota,
+    a reply still running)."""
     conversation, user_message, assistant, payload = await database_sync_to_async(
         _exchange
     )(key, body.stored_text())
     launch(
         conversation, assistant, key.user,
-        history=[], text=user_message.content, direct=body.direct(),
+        history=[], text=user_message.content, direct=body.direct(), model=model,
         announce=protocol.user_message(conversation.title, payload),
         user_message_id=user_message.pk,
     )  # fmt: skip

@@ -17,13 +17,16 @@ log = logging.getLogger(__name__)
 FAILS_OVER = (BackendUnreachable, BackendBusy)
 
 
-def _pool(conversation_id: int) -> tuple[list[Backend], int | None]:
-    return registry.backends_seed(), registry.last_backend_of(conversation_id)
+def _pool(conversation_id: int, model: str) -> tuple[list[Backend], int | None]:
+    rows = registry.backends_seed()
+    if model:
+        rows = [row for row in rows if row.model == model]
+    return rows, registry.last_backend_of(conversation_id)
 
 
 class Placement:
-    def __init__(self, job_id: str, conversation_id: int):
-        self.job_id, self.conversation_id = job_id, conversation_id
+    def __init__(self, job_id: str, conversation_id: int, model: str = ""):
+        self.job_id, self.conversation_id, self.model = job_id, conversation_id, model
         self.queue = None  # the backend queue, from the first acquire
         self.backend: Backend | None = None
         self.failures: list[str] = []  # "name: code", in order
@@ -50,10 +53,13 @@ class Placement:
         self.queue = queue
         if self._rows is None:
             self._rows, self._preferred = await database_sync_to_async(_pool)(
-                self.conversation_id
+                self.conversation_id, self.model
             )
         if not self._untried():
-            raise BackendUnreachable("No KoboldCpp backend is enabled.")
+            raise BackendUnreachable(
+                f"No enabled backend serves {self.model}." if self.model
+                else "No KoboldCpp backend is enabled."
+            )  # fmt: skip
         key = await self.queue.wait_turn(self.job_id, on_position, self._offers)
         self.backend = next(row for row in self._rows if row.key == key)
         log.info(

@@ -59,6 +59,20 @@ def backends_seed() -> list[Backend]:
     return [row for row in rows if row.enabled]
 
 
+def models_served() -> list[str]:
+    """The models the enabled backends reported when last asked."""
+    served = Backend.objects.enabled().exclude(model="")
+    return sorted(set(served.values_list("model", flat=True)))
+
+
+def models_note(reported: dict[int, str]) -> None:
+    """Keep the model each backend (by pk) reports now, where it changed."""
+    for pk, model in reported.items():
+        Backend.objects.filter(pk=pk).exclude(model=model[:200]).update(
+            model=model[:200]
+        )
+
+
 def last_backend_of(conversation_id: int) -> int | None:
     """The backend that wrote the conversation's latest reply (its cache is warm)."""
     replies = Message.objects.filter(

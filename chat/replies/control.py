@@ -43,7 +43,7 @@ def launch(conversation, assistant, user, **request) -> GenerationJob:
             conversation_id=conversation.pk,
             user_id=user.pk,
             overrides=_overrides(conversation),
-            **request,
+            **({"model": conversation.model} | request),
         )
     )
     if drain.draining():

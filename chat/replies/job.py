@@ -58,7 +58,7 @@ class GenerationJob:
             message_id=request.message_id, conversation_id=request.conversation_id,
             user_id=request.user_id, text=self.text,
         )  # fmt: skip
-        self.placement = Placement(self.job_id, request.conversation_id)
+        self.placement = Placement(self.job_id, request.conversation_id, request.model)
         self.intent: IntentDecided | None = None
         self.finished: Finished | None = None
         self.done = asyncio.Event()

@@ -116,6 +116,10 @@ class LocalBackendQueue(BackendLine):
         """Whether some job waits for a turn."""
         return bool(self._line)
 
+    async def loads(self) -> tuple[Counter, int]:
+        """The slots in use of each backend key, and how many wait."""
+        return self._loads(), len(self._line)
+
 
 _queues: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, object]" = (
     weakref.WeakKeyDictionary()

@@ -4,6 +4,7 @@ count of each backend's slots."""
 import asyncio
 import logging
 import time
+from collections import Counter
 from collections.abc import Sequence
 
 from agents import start_trace
@@ -181,3 +182,9 @@ class RedisBackendQueue(BackendLine):
     async def others_waiting(self) -> bool:
         """Whether some job, of any process, waits for a turn."""
         return bool(await self._line())
+
+    async def loads(self) -> tuple[Counter, int]:
+        """The slots in use of each backend key (every process), and how many wait."""
+        keys = await self._backend_keys()
+        busy = Counter({key: len(await self._holders(key)) for key in keys})
+        return busy, len(await self._line())

@@ -26,3 +26,4 @@ class ReplyRequest:
     user_message_id: int | None = None  # the message answered (None: continue)
     announce: dict = field(default_factory=dict)  # first frame: what started this reply
     direct: DirectRequest | None = None  # an API caller's request, sent as given
+    model: str = ""  # only backends serving it ("": any)

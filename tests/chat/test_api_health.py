@@ -11,7 +11,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.test import AsyncClient
 
-from chat.api.health import public_url
+from chat.pool.status import public_url
 from kobold_fake.server import FakeKobold, Script
 
 pytestmark = pytest.mark.django_db(transaction=True)

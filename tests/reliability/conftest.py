@@ -286,3 +286,42 @@ def tokens_seen(count: int):
         return len(seen) >= count
 
     return predicate
+
+
+# --- a stack of a module's own ----------------------------------------------------------
+@pytest.fixture(scope="module")
+def stack():
+    """(database URL, Redis URL): a migrated PostgreSQL database and a Redis db (10..12)
+    of this module's own, removed afterwards."""
+    import psycopg
+    import redis
+
+    name = f"koboldchat_handover_{uuid.uuid4().hex[:8]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
+        free = [
+            n
+            for n in range(10, 13)  # 13: the benchmarks
+            if redis.Redis(REDIS_HOST, REDIS_PORT, db=n, socket_timeout=3).dbsize() == 0
+        ]
+    except (psycopg.Error, redis.RedisError) as exc:
+        pytest.skip(f"PostgreSQL or Redis unreachable: {exc}")
+    if not free:
+        pytest.skip("Redis databases 10..12 are all in use")
+    db = random.choice(free)
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        urls = (
+            f"postgres://postgres@127.0.0.1:5432/{name}",
+            f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}",
+        )
+        try:
+            migrate(daphne_env(urls[0], _NoFake, redis_url=urls[1]))
+            yield urls
+        finally:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            redis.Redis(REDIS_HOST, REDIS_PORT, db=db).flushdb()
+
+
+class _NoFake:
+    url = "http://127.0.0.1:9"  # migrations talk to no backend

@@ -6,21 +6,15 @@ may take its replies), one fake KoboldCpp."""
 
 import asyncio
 import json
-import random
 import signal
 import time
-import uuid
 
 import pytest
 import websockets
 
 from kobold_fake.server import Script
 from tests.chat.conftest import streamed_text
-from tests.live_daphne import migrate
 from tests.reliability.conftest import (
-    PG_ADMIN_URL,
-    REDIS_HOST,
-    REDIS_PORT,
     connect,
     daphne_env,
     db_rows,
@@ -39,44 +33,6 @@ FULL_TEXT = "".join(LONG.tokens)
 REST = Script(tokens=[f"r{i} " for i in range(10)], delay=0.02)
 REST_TEXT = "".join(REST.tokens)
 QUICK = {"CHAT_CHECKPOINT_SECONDS": "0.3", "CHAT_REAPER_INTERVAL_SECONDS": "0.5"}
-
-
-@pytest.fixture(scope="module")
-def stack():
-    """(database URL, Redis URL): a migrated PostgreSQL database and a Redis db (10..12)
-    of this module's own, removed afterwards."""
-    import psycopg
-    import redis
-
-    name = f"koboldchat_handover_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN_URL, autocommit=True, connect_timeout=3)
-        free = [
-            n
-            for n in range(10, 13)  # 13: the benchmarks
-            if redis.Redis(REDIS_HOST, REDIS_PORT, db=n, socket_timeout=3).dbsize() == 0
-        ]
-    except (psycopg.Error, redis.RedisError) as exc:
-        pytest.skip(f"PostgreSQL or Redis unreachable: {exc}")
-    if not free:
-        pytest.skip("Redis databases 10..12 are all in use")
-    db = random.choice(free)
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        urls = (
-            f"postgres://postgres@127.0.0.1:5432/{name}",
-            f"redis://{REDIS_HOST}:{REDIS_PORT}/{db}",
-        )
-        try:
-            migrate(daphne_env(urls[0], _NoFake, redis_url=urls[1]))
-            yield urls
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            redis.Redis(REDIS_HOST, REDIS_PORT, db=db).flushdb()
-
-
-class _NoFake:
-    url = "http://127.0.0.1:9"  # migrations talk to no backend
 
 
 def handovers(database_url: str, message_id: int) -> list[tuple]:

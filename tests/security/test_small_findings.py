@@ -69,11 +69,11 @@ async def test_one_probe_serves_every_caller_for_a_while(
 @pytest.mark.django_db(transaction=True)
 async def test_callers_share_the_probe_in_flight(settings, make_fake, monkeypatch):
     """A hanging KoboldCpp: twenty callers wait on one probe, not twenty."""
-    from chat.api import health
+    from chat.pool import status
 
     hanging = make_fake(hang=True)
     settings.KOBOLDCPP_URL, settings.KOBOLDCPP_API = hanging.url, "native"
-    monkeypatch.setattr(health, "BACKEND_SECONDS", 3.0)
+    monkeypatch.setattr(status, "BACKEND_SECONDS", 3.0)
     answers = await asyncio.gather(*(get_in_own_context(HEALTH) for _ in range(20)))
     assert {a.status_code for a in answers} == {503}
     assert hanging.connections_accepted == 1

@@ -29,6 +29,8 @@ async function saveConversation(conversationId) {
     max_tokens: numberOrNull(data.get("max_tokens"), (v) => Number.parseInt(v, 10)),
     show_thinking: convForm.elements.show_thinking.checked,
   };
+  // Offered only when the backends serve more than one model.
+  if (convForm.elements.model) body.model = String(data.get("model") ?? "");
   // Sent only where the backend bounds thinking (the field is hidden elsewhere).
   if (!document.getElementById("effort-field").hidden) {
     body.reasoning_effort = String(data.get("reasoning_effort") ?? "");

@@ -1,11 +1,13 @@
-// The backend badge: GET /api/simple-chat/health every ~15 s (model, version, state),
-// and at once from the reply frames: busy while a reply is written, offline when the
-// model server does not answer, checked again when a reply ends.
+// The backend badge: GET /api/simple-chat/health every ~15 s (model, version, state;
+// staff also get one line per backend of the pool in its tooltip), and at once from
+// the reply frames: busy while a reply is written, offline when the model server does
+// not answer, checked again when a reply ends.
 import { api } from "./api.js";
 import { config, t } from "./config.js";
 
 const badge = document.getElementById("backend-status");
 let lastBackend = {};
+let lastPool = [];
 let recheck = null;
 
 function stateOf(backend) {
@@ -14,8 +16,24 @@ function stateOf(backend) {
   return "online";
 }
 
-function render(state, backend) {
+/** One line of the tooltip per backend (staff): "gpu1: online · model · 1/2 · 40 t/s". */
+function poolLines(backends) {
+  if (backends.length < 2) return [];
+  return backends.map((b) => {
+    const parts = [
+      t(b.reachable ? "online" : "offline"),
+      (b.model ?? "").replace(/^koboldcpp\//, ""),
+      `${b.busy}/${b.slots}`,
+      b.tokens_per_s != null && `${Math.round(b.tokens_per_s)} t/s`,
+      b.error,
+    ];
+    return `${b.name}: ${parts.filter(Boolean).join(" · ")}`;
+  });
+}
+
+function render(state, backend, backends = lastPool) {
   lastBackend = backend;
+  lastPool = backends;
   badge.dataset.state = state;
   const text = badge.querySelector(".badge-text");
   const words = { online: "online", offline: "offline", busy: "busy_backend" };
@@ -36,7 +54,13 @@ function render(state, backend) {
     });
     text.append(span);
   }
-  badge.title = [t(words[state]), detail, backend.url, backend.error]
+  badge.title = [
+    t(words[state]),
+    detail,
+    backend.url,
+    backend.error,
+    ...poolLines(backends),
+  ]
     .filter(Boolean)
     .join("\n");
 }
@@ -44,11 +68,11 @@ function render(state, backend) {
 async function refresh() {
   try {
     const health = await api("GET", "simple-chat/health");
-    render(stateOf(health?.backend ?? {}), health?.backend ?? {});
+    render(stateOf(health?.backend ?? {}), health?.backend ?? {}, health?.backends ?? []);
   } catch (error) {
     // 503 means "degraded": the body still says what the backend is doing.
     const backend = error.body?.backend ?? {};
-    render(stateOf(backend), backend);
+    render(stateOf(backend), backend, error.body?.backends ?? []);
   }
 }
 
