@@ -76,7 +76,7 @@ class Placement:
         self.failures.append(f"{backend.name}: {error.code}")
         self._tried.add(backend.pk)
         if isinstance(error, BackendUnreachable):
-            health.mark_down(backend.url, str(error))
+            await health.mark_down(backend.url, str(error))
         await self.queue.give_back(self.job_id)
         moves = isinstance(error, FAILS_OVER) and not started and bool(self._untried())
         log.warning(
@@ -86,8 +86,8 @@ class Placement:
         )  # fmt: skip
         return moves
 
-    def succeeded(self) -> None:
-        health.mark_up(self.backend.url)
+    async def succeeded(self) -> None:
+        await health.mark_up(self.backend.url)
 
     def fields(self) -> dict:
         """What the reply row keeps of it: the backend that wrote it, the attempts."""

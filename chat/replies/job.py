@@ -136,7 +136,7 @@ class GenerationJob:
                 if not await self.placement.moves_on(exc, started=started):
                     raise
             else:
-                return self.placement.succeeded()
+                return await self.placement.succeeded()
 
     async def _stream(self, service, queue) -> None:
         self.status = Message.Status.STREAMING

@@ -106,7 +106,7 @@ async def test_a_backend_stopped_while_replies_wait_loses_none_of_them(
     assert len(genkeys) == len(set(genkeys)) == 4  # "keep a busy" and the three
     notes = [r.backend_attempts for _, r in results]
     assert notes.count("b: backend_unreachable → a") == 1 and notes.count("") == 2
-    assert health.known_down(b.url)
+    assert await health.known_down(b.url)
     for comm in [busy, *users]:
         await comm.disconnect()
 
