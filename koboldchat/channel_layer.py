@@ -24,6 +24,7 @@ order; each `group_send` still returns once its own message is with Redis.
 
 import asyncio
 import time
+from urllib.parse import urlsplit
 
 from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import (
@@ -123,9 +124,15 @@ def channel_layers_config(redis_url: str) -> dict:
         }
     from koboldchat.redis_retry import redis_connection_options
 
+    # Redis's pub/sub ignores the database number: the prefix keeps the frames of two
+    # sites on one Redis server (databases 0 and 1, say) apart.
+    db = (urlsplit(redis_url).path.strip("/") or "0").split("/")[0]
     return {
         "default": {
             "BACKEND": "koboldchat.channel_layer.PipelinedRedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [{"address": redis_url, **redis_connection_options()}]},
+            "CONFIG": {
+                "hosts": [{"address": redis_url, **redis_connection_options()}],
+                "prefix": f"koboldchat-db{db}",
+            },
         }
     }

@@ -86,3 +86,22 @@ async def test_frames_sent_at_once_arrive_all_and_in_order(layer):
     got = [(await asyncio.wait_for(layer.receive(channel), 2))["n"] for _ in range(200)]
     await layer.group_discard("user.burst-test", channel)
     assert got == list(range(200))
+
+
+async def test_two_sites_on_one_redis_server_do_not_hear_each_other():
+    """Redis's pub/sub ignores database numbers: a site on db 14 and one on db 15 send
+    to groups of the same name, and each hears its own frames only."""
+    if not _redis_up():
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    mine, theirs = _layer(REDIS_URL), _layer(REDIS_URL.replace("/14", "/15"))
+    mine_channel, their_channel = await mine.new_channel(), await theirs.new_channel()
+    await mine.group_add("user-1", mine_channel)
+    await theirs.group_add("user-1", their_channel)
+    await theirs.group_send("user-1", {"type": "frame", "site": "theirs"})
+    await mine.group_send("user-1", {"type": "frame", "site": "mine"})
+    assert (await asyncio.wait_for(mine.receive(mine_channel), 2))["site"] == "mine"
+    assert (await asyncio.wait_for(theirs.receive(their_channel), 2))["site"] == "theirs"
+    with pytest.raises(TimeoutError):
+        await asyncio.wait_for(mine.receive(mine_channel), 0.3)
+    await mine.flush()
+    await theirs.flush()
