@@ -238,6 +238,13 @@ BACKEND_CONCURRENCY = env.int(
 CHAT_CHECKPOINT_SECONDS = env.float("CHAT_CHECKPOINT_SECONDS", default=1.0)
 CHAT_HEARTBEAT_STALE_SECONDS = env.float("CHAT_HEARTBEAT_STALE_SECONDS", default=30.0)
 CHAT_REAPER_INTERVAL_SECONDS = env.float("CHAT_REAPER_INTERVAL_SECONDS", default=15.0)
+if CHAT_HEARTBEAT_STALE_SECONDS < 3 * CHAT_CHECKPOINT_SECONDS:
+    # A live job beats at most once a checkpoint tick: a shorter limit would let
+    # reapers take over replies that are only waiting in line.
+    raise ImproperlyConfigured(
+        "CHAT_HEARTBEAT_STALE_SECONDS must be at least 3 × CHAT_CHECKPOINT_SECONDS "
+        f"({CHAT_HEARTBEAT_STALE_SECONDS} < 3 × {CHAT_CHECKPOINT_SECONDS})."
+    )
 # A reply whose process died is continued from its checkpoint by another process (or by
 # the same one restarted), up to this many times; off: it is marked interrupted.
 CHAT_AUTO_CONTINUE = env.bool("CHAT_AUTO_CONTINUE", default=True)

@@ -16,7 +16,13 @@ from chat.replies.queue import get_backend_queue
 
 log = logging.getLogger(__name__)
 
-HEARTBEAT_SECONDS = 5.0
+HEARTBEAT_SECONDS = 5.0  # at most; a third of CHAT_HEARTBEAT_STALE_SECONDS if less
+
+
+def heartbeat_seconds() -> float:
+    """How often a job that writes nothing (queued, or thinking silently) beats: three
+    beats fit in the time after which a reaper of any process takes its reply over."""
+    return min(HEARTBEAT_SECONDS, settings.CHAT_HEARTBEAT_STALE_SECONDS / 3)
 
 
 async def checkpoint_forever(message_id: int, job_id: str, text: ReplyText) -> None:
@@ -24,6 +30,7 @@ async def checkpoint_forever(message_id: int, job_id: str, text: ReplyText) -> N
     (the final write is the job's own)."""
     queue = get_backend_queue()
     written, beat = (len(text.content), len(text.reasoning)), time.monotonic()
+    every = heartbeat_seconds()
     while True:
         await asyncio.sleep(settings.CHAT_CHECKPOINT_SECONDS)
         now = time.monotonic()
@@ -34,7 +41,7 @@ async def checkpoint_forever(message_id: int, job_id: str, text: ReplyText) -> N
                     message_id=message_id, content=content, reasoning=reasoning
                 )
                 written = (len(content), len(reasoning))
-            elif now - beat >= HEARTBEAT_SECONDS:
+            elif now - beat >= every:
                 await database_sync_to_async(services.reply_heartbeat)(
                     message_ids=[message_id]
                 )

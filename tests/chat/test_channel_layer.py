@@ -100,7 +100,9 @@ async def test_two_sites_on_one_redis_server_do_not_hear_each_other():
     await theirs.group_send("user-1", {"type": "frame", "site": "theirs"})
     await mine.group_send("user-1", {"type": "frame", "site": "mine"})
     assert (await asyncio.wait_for(mine.receive(mine_channel), 2))["site"] == "mine"
-    assert (await asyncio.wait_for(theirs.receive(their_channel), 2))["site"] == "theirs"
+    assert (await asyncio.wait_for(theirs.receive(their_channel), 2))[
+        "site"
+    ] == "theirs"
     with pytest.raises(TimeoutError):
         await asyncio.wait_for(mine.receive(mine_channel), 0.3)
     await mine.flush()

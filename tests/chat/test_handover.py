@@ -236,3 +236,48 @@ async def test_text_assembled_across_a_handover_is_the_stored_reply(
     # `end` arriving before any snapshot carries the whole text, as the page shows it).
     assert stored.content.startswith(streamed_text(late_frames, message_id))
     assert late_frames[-1]["content"] == stored.content
+
+
+async def test_a_reply_waiting_in_line_keeps_beating_within_the_stale_limit(
+    kobold_settings, fake_kobold, socket_of
+):
+    """Queued behind a long reply for longer than the limit after which other processes
+    take a reply over, it beats often enough never to look dead to them."""
+    kobold_settings.CHAT_CHECKPOINT_SECONDS = 0.1
+    kobold_settings.CHAT_HEARTBEAT_STALE_SECONDS = 0.6
+    fake_kobold.push(LONG)
+    first, _, _ = await socket_of()
+    second, _, _ = await socket_of()
+    await first.send_to(text_data="a long one")
+    await frames_until(first, lambda f: f["type"] == "token")
+    await second.send_to(text_data="and mine")
+    queued = await frames_until(second, lambda f: f["type"] == "queued")
+    message_id = queued[-1]["message_id"]
+    ages = []
+    for _ in range(8):  # 1.6 s in line
+        await asyncio.sleep(0.2)
+        row = await Message.objects.aget(pk=message_id)
+        assert row.status == Message.Status.QUEUED
+        ages.append((timezone.now() - row.heartbeat_at).total_seconds())
+    assert max(ages) < 0.6, ages
+    await frames_until(first, is_end, timeout=20)
+    await frames_until(second, is_end, timeout=20)
+
+
+def test_a_stale_limit_shorter_than_three_checkpoints_is_refused():
+    """Such a limit would let reapers take over replies that only wait in line: the
+    server does not start."""
+    import os
+    import subprocess
+    import sys
+
+    env = dict(
+        os.environ, CHAT_HEARTBEAT_STALE_SECONDS="2", CHAT_CHECKPOINT_SECONDS="1"
+    )
+    env["DJANGO_SETTINGS_MODULE"] = "koboldchat.settings"
+    started = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert started.returncode != 0
+    assert "CHAT_HEARTBEAT_STALE_SECONDS must be at least 3" in started.stderr
