@@ -68,6 +68,7 @@ class LLMService:
         # None until known: api="openai" may still be a KoboldCpp with a tokencount.
         self.is_koboldcpp: bool | None = True if api == "native" else None
         self.version: str | None = None
+        self.model = ""  # the served model's name, once read (native API)
         self.max_context: int | None = None
         self._resolved: str | None = None if api == "auto" else api
         self._token_counts: OrderedDict[str, int] = OrderedDict()
@@ -256,6 +257,7 @@ class LLMService:
             self.is_koboldcpp = self.version is not None
 
     def _learn_template(self, model: str, version: str) -> None:
+        self.model = model
         if self._choice and self._choice.source == "override":
             return  # an override never changes
         choice = choose_template(self.template_setting, model=model, version=version)

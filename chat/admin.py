@@ -151,11 +151,13 @@ class MessageAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "intent_source",
         "finish_reason",
         "backend",
+        "model",
         "created_at",
     )
     list_select_related = ("conversation__owner", "backend")
     list_filter = (
         "status", "role", "intent", "intent_source", "finish_reason", "backend",
+        "model",
     )  # fmt: skip
     search_fields = ("content",)
     date_hierarchy = "created_at"

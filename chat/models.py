@@ -164,6 +164,9 @@ class Message(models.Model):
         on_delete=models.SET_NULL,
         related_name="replies",
     )
+    model = models.CharField(
+        max_length=200, blank=True, help_text="The model that wrote it, as it is named."
+    )
     backend_attempts = models.CharField(
         max_length=300, blank=True, help_text="Each backend tried and how it went."
     )

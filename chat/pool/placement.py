@@ -29,6 +29,7 @@ class Placement:
         self.job_id, self.conversation_id, self.model = job_id, conversation_id, model
         self.queue = None  # the backend queue, from the first acquire
         self.backend: Backend | None = None
+        self.service: LLMService | None = None
         self.failures: list[str] = []  # "name: code", in order
         self._rows: list[Backend] | None = None
         self._preferred: int | None = None
@@ -67,7 +68,8 @@ class Placement:
             self.job_id, self.backend.name, self.backend.url,
             " again" if self.backend.pk == self._preferred else "",
         )  # fmt: skip
-        return registry.service_for(self.backend)
+        self.service = registry.service_for(self.backend)
+        return self.service
 
     async def moves_on(self, error: LLMError, *, started: bool) -> bool:
         """Record that the attempt failed, give its slot back; whether the reply is to
@@ -95,4 +97,9 @@ class Placement:
             return {}
         last = [] if self.backend.pk in self._tried else [self.backend.name]
         tried = self.failures + last if self.failures else []
-        return {"backend_id": self.backend.pk, "backend_attempts": " → ".join(tried)}
+        model = self.service.model or self.backend.model
+        return {
+            "backend_id": self.backend.pk,
+            "model": model[:200],
+            "backend_attempts": " → ".join(tried),
+        }

@@ -84,9 +84,9 @@ def test_the_admin_says_which_backend_wrote_a_reply(
     conversation = Conversation.objects.create(owner=admin_user, title="t")
     reply = Message.objects.create(
         conversation=conversation, role="assistant", content="hi", backend=protected,
-        backend_attempts="gone: backend_unreachable → locked",
+        backend_attempts="gone: backend_unreachable → locked", model="koboldcpp/Big-70B",
     )  # fmt: skip
     listing = admin_client.get("/admin/chat/message/").content.decode()
-    assert "locked" in listing
+    assert "locked" in listing and "koboldcpp/Big-70B" in listing
     page = admin_client.get(f"/admin/chat/message/{reply.pk}/change/")
     assert "gone: backend_unreachable → locked" in page.content.decode()

@@ -49,6 +49,7 @@ async def test_a_conversation_set_to_a_model_goes_to_its_backend_only(
     for text in ("first", "second"):
         frames, reply = await _reply(comm, text, conversation_id=conversation.pk)
         assert frames[-1]["status"] == "complete" and reply.backend.name == "b"
+        assert reply.model == BIG  # the model that wrote it, as b names it
     assert len(b.generations) == 2 and a.generations == []
     await comm.disconnect()
 
