@@ -22,7 +22,7 @@ def run_check(*args: str) -> str:
 
 
 def point_at(settings, url: str, *, api: str = "auto", password: str = "") -> None:
-    settings.KOBOLDCPP_URL = url
+    settings.KOBOLDCPP_URL, settings.KOBOLDCPP_URLS = url, []
     settings.KOBOLDCPP_API = api
     settings.KOBOLDCPP_PASSWORD = password
     settings.KOBOLDCHAT_BACKEND_LABEL = ""
@@ -46,6 +46,20 @@ def test_healthy_backend_reports_everything(settings, fake_kobold):
     assert "first token" in output and "3 tokens" in output
     assert "OK:" in output
     assert fake_kobold.generations, "the check must really generate"
+
+
+def test_every_backend_of_a_pool_is_checked(settings, fake_kobold, make_fake):
+    """KOBOLDCPP_URLS: each backend gets its report and its test generation; one that
+    does not answer fails the check, naming it, after the others were checked."""
+    other = make_fake(model="koboldcpp/Other-7B")
+    point_at(settings, fake_kobold.url)
+    settings.KOBOLDCPP_URLS = [other.url, f"http://127.0.0.1:{free_port()}"]
+    with pytest.raises(CommandError, match="1 of 3 backends failed") as caught:
+        run_check()
+    output = caught.value.output
+    assert f"at {fake_kobold.url}" in output and f"at {other.url}" in output
+    assert "koboldcpp/Other-7B" in output and "nothing answers" in output
+    assert fake_kobold.generations and other.generations
 
 
 def test_llamacpp_server_is_checked_over_the_openai_api(settings, make_fake):

@@ -1,7 +1,7 @@
-"""`manage.py kobold_check`: is the configured KoboldCpp usable, and if not, what to do.
+"""`manage.py kobold_check`: is each configured KoboldCpp usable, and if not, what to do.
 
-Prints what the backend is, runs a short test generation, and exits non-zero with the
-exact fix when any step fails.
+Prints what each backend of KOBOLDCPP_URL(S) is, runs a short test generation on it, and
+exits non-zero with the exact fix when any step of any backend fails.
 """
 
 import asyncio
@@ -25,6 +25,7 @@ from agents.events import ChatTurn, Finished, TextDelta
 from agents.http_client import close_llm_http_client
 from agents.llm_service import GenerationSettings, LLMService
 from agents.request_body import new_genkey
+from chat.pool.registry import configured_urls
 
 TEST_PROMPT = [ChatTurn("user", "Say hello in five words.")]
 START_KOBOLDCPP = (
@@ -153,50 +154,70 @@ class Command(BaseCommand):
             # The report below says what failed; the service's tracebacks would bury it.
             logging.getLogger("agents").setLevel(logging.CRITICAL)
         try:
-            asyncio.run(self._check(timeout, generation_timeout))
+            asyncio.run(self._check_all(timeout, generation_timeout))
         except CheckFailed as failure:
             self.stdout.write(f"FAILED: {failure.problem}")
             self.stdout.write(f"Fix:    {failure.fix}")
             raise CommandError(f"kobold_check failed: {failure.problem}") from None
         self.stdout.write(self.style.SUCCESS("OK: the backend is ready for koboldchat"))
 
+    async def _check_all(self, timeout: float, generation_timeout: float) -> None:
+        """Each backend in turn; with several, every one is checked before failing."""
+        urls, failures = configured_urls(), []
+        try:
+            for url in urls:
+                service = LLMService.for_backend(
+                    base_url=url,
+                    api=settings.KOBOLDCPP_API,
+                    password=settings.KOBOLDCPP_PASSWORD,
+                )
+                try:
+                    await self._check(service, timeout, generation_timeout)
+                except CheckFailed as failure:
+                    if len(urls) == 1:
+                        raise
+                    self.stdout.write(f"  FAILED: {failure.problem}")
+                    self.stdout.write(f"  Fix:    {failure.fix}")
+                    failures.append(failure)
+        finally:
+            await close_llm_http_client()
+        if failures:
+            raise CheckFailed(
+                f"{len(failures)} of {len(urls)} backends failed: {failures[0].problem}",
+                failures[0].fix,
+            )
+
     def _row(self, label: str, value: object) -> None:
         self.stdout.write(f"  {label:<11} {value}")
 
-    async def _check(self, timeout: float, generation_timeout: float) -> None:
-        service = LLMService.from_settings()
+    async def _check(self, service, timeout: float, generation_timeout: float) -> None:
         url = service.base_url
         label = settings.KOBOLDCHAT_BACKEND_LABEL or "KoboldCpp"
         self.stdout.write(f"Checking {label} at {url}")
+        info = await self._step(service.backend_info(), url, timeout)
+        self._row("reachable", f"yes ({info.latency_ms:g} ms)")
+        self._row("API", info.api)
+        self._row("model", info.model)
+        self._row("version", info.version or "(not reported)")
+        self._row("context", f"{info.max_context} tokens")
+        choice = await service.resolve_template()
+        if choice.source == "openai":
+            self._row("format", choice.reason)
+        else:
+            self._row("format", f"{choice.template.name} ({choice.reason})")
         try:
-            info = await self._step(service.backend_info(), url, timeout)
-            self._row("reachable", f"yes ({info.latency_ms:g} ms)")
-            self._row("API", info.api)
-            self._row("model", info.model)
-            self._row("version", info.version or "(not reported)")
-            self._row("context", f"{info.max_context} tokens")
-            choice = await service.resolve_template()
-            if choice.source == "openai":
-                self._row("format", choice.reason)
-            else:
-                self._row("format", f"{choice.template.name} ({choice.reason})")
-            try:
-                result = await self._step(
-                    test_generation(service), url, generation_timeout
-                )
-            except CheckFailed as failure:
-                refused = isinstance(failure.__cause__, BackendAuthError)
-                self._row("auth", auth_state(info, accepted=False if refused else None))
-                raise
-            self._row("auth", auth_state(info, accepted=True))
-            self._row("generation", f"{result.text.strip()!r}")
-            speed = f"{result.tokens_per_s} tokens/s" if result.tokens_per_s else "n/a"
-            self._row(
-                "speed",
-                f"first token {result.ttft_ms:g} ms, {result.tokens} tokens, {speed}",
-            )
-        finally:
-            await close_llm_http_client()
+            result = await self._step(test_generation(service), url, generation_timeout)
+        except CheckFailed as failure:
+            refused = isinstance(failure.__cause__, BackendAuthError)
+            self._row("auth", auth_state(info, accepted=False if refused else None))
+            raise
+        self._row("auth", auth_state(info, accepted=True))
+        self._row("generation", f"{result.text.strip()!r}")
+        speed = f"{result.tokens_per_s} tokens/s" if result.tokens_per_s else "n/a"
+        self._row(
+            "speed",
+            f"first token {result.ttft_ms:g} ms, {result.tokens} tokens, {speed}",
+        )
 
     async def _step(self, coroutine, url: str, timeout: float):
         """Await one step within `timeout`, turning any backend error into a CheckFailed."""
