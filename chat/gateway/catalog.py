@@ -7,6 +7,7 @@ import logging
 import time
 
 from channels.db import database_sync_to_async
+from django.conf import settings
 
 from agents import backend_probe
 from agents.errors import LLMError
@@ -18,32 +19,24 @@ log = logging.getLogger(__name__)
 
 ALIAS = "koboldcpp"
 KEEP_SECONDS = 30.0
-_known: dict[str, tuple[float, str]] = {}  # backend URL -> (when asked, model name)
+# (asked when, the settings it was for, {model: created}): one answer for every request
+# of the next KEEP_SECONDS, so a request's model check costs no round trip.
+_known: tuple[float, tuple, dict[str, int]] | None = None
 
 
-async def _model_of(row: Backend) -> tuple[str, int]:
+async def _model_of(row: Backend) -> str:
     service = registry.service_for(row)
-    now = time.time()
-    asked, name = _known.get(service.base_url, (0.0, ""))
-    if now - asked > KEEP_SECONDS:
-        if await service.resolve_api() == "native":
-            name = await backend_probe.model_name(service.backend)
-        else:
-            name = (await service.backend_info()).model
-        asked = now
-        _known[service.base_url] = (asked, name)
-    return name, int(asked)
+    if await service.resolve_api() == "native":
+        return await backend_probe.model_name(service.backend)
+    return (await service.backend_info()).model
 
 
-async def served_models() -> dict[str, int]:
-    """Each model an enabled backend serves, and when it was learnt (Unix time); raises
-    the LLM layer's error when no backend answers."""
+async def _ask_every_backend() -> dict[str, int]:
     rows = await database_sync_to_async(registry.backends_seed)()
     found = await asyncio.gather(
         *(_model_of(row) for row in rows), return_exceptions=True
     )
-    models: dict[str, int] = {}
-    failures = []
+    now, models, failures, reported = int(time.time()), {}, [], {}
     for row, got in zip(rows, found, strict=True):
         if isinstance(got, LLMError):
             failures.append(got)
@@ -51,14 +44,22 @@ async def served_models() -> dict[str, int]:
         elif isinstance(got, BaseException):
             raise got
         else:
-            models.setdefault(got[0], got[1])
+            models.setdefault(got, now)
+            reported[row.pk] = got
     if not models and failures:
         raise failures[0]
-    await database_sync_to_async(registry.models_note)(
-        {row.pk: got[0] for row, got in zip(rows, found, strict=True)
-         if not isinstance(got, BaseException)}
-    )  # fmt: skip
+    await database_sync_to_async(registry.models_note)(reported)
     return models
+
+
+async def served_models() -> dict[str, int]:
+    """Each model an enabled backend serves, and when it was learnt (Unix time); raises
+    the LLM layer's error when no backend answers."""
+    global _known
+    wanted = (settings.KOBOLDCPP_URL, tuple(settings.KOBOLDCPP_URLS))
+    if _known is None or _known[1] != wanted or time.time() - _known[0] > KEEP_SECONDS:
+        _known = (time.time(), wanted, await _ask_every_backend())
+    return _known[2]
 
 
 async def model_check(requested: str) -> str:
