@@ -6,6 +6,7 @@ from channels.layers import channel_layers
 from agents.http_client import reset_llm_http_client
 from agents.llm_service import LLMService
 from chat.pool.health import forget_health
+from chat.replies.redis_queue import listeners_stopped
 from kobold_fake.server import FakeKobold
 
 
@@ -51,4 +52,5 @@ async def _fresh_llm_client():
     forget_health()
     channel_layers.backends.clear()
     yield
+    await listeners_stopped()
     await reset_llm_http_client()

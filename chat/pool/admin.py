@@ -5,7 +5,7 @@ from django import forms
 from django.contrib import admin
 
 from chat.models import Backend
-from chat.pool.registry import backends_check, backends_seed
+from chat.pool.registry import backends_check, backends_seed, in_use
 
 
 class BackendForm(forms.ModelForm):
@@ -41,6 +41,7 @@ class BackendAdmin(admin.ModelAdmin):
         "url",
         "api",
         "enabled",
+        "used",
         "reachable",
         "model",
         "slots",
@@ -60,6 +61,11 @@ class BackendAdmin(admin.ModelAdmin):
         enabled = backends_seed()
         backends_check(enabled)
         return super().changelist_view(request, extra_context)
+
+    @admin.display(description="in use", boolean=True)
+    def used(self, backend: Backend) -> bool:
+        """Enabled, and (seeded ones) still named by KOBOLDCPP_URL(S)."""
+        return in_use(backend)
 
     @admin.display(description="password", boolean=True)
     def has_password(self, backend: Backend) -> bool:

@@ -16,11 +16,16 @@ class Offer:
     down: bool = False
 
 
+def usable(offers: Sequence[Offer]) -> list[Offer]:
+    """The offers not down (all of them if all are: they may be back)."""
+    return [o for o in offers if not o.down] or list(offers)
+
+
 def ranked(offers: Sequence[Offer], loads: Mapping[str, int]) -> list[Offer]:
     """The offers a slot may be taken on, best first (ties: in the order given)."""
-    usable = [o for o in offers if not o.down] or list(offers)
     return sorted(
-        usable, key=lambda o: (not o.preferred, loads.get(o.key, 0) / max(1, o.slots))
+        usable(offers),
+        key=lambda o: (not o.preferred, loads.get(o.key, 0) / max(1, o.slots)),
     )
 
 

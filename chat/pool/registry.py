@@ -33,10 +33,17 @@ def _seed_name(url: str, taken: set[str]) -> str:
     return name
 
 
+def in_use(row: Backend) -> bool:
+    """Whether this process writes on `row`: enabled, and added in the admin or seeded
+    from a URL its settings still name."""
+    return row.enabled and (not row.seeded or row.url in configured_urls())
+
+
 def backends_seed() -> list[Backend]:
-    """The enabled rows, after giving each configured URL without a row one (so with
-    nothing configured there is one backend, KOBOLDCPP_URL) and disabling the seeded
-    rows whose URL left the settings. Rows added in the admin are the admin's."""
+    """The rows in use, after giving each configured URL without a row one (so with
+    nothing configured there is one backend, KOBOLDCPP_URL). A seeded row whose URL
+    left the settings stays, unused, until they name it again (or the admin deletes
+    it): a process started with other settings never changes what the others use."""
     rows = list(Backend.objects.all())
     known = {row.url for row in rows}
     wanted = configured_urls()
@@ -51,18 +58,13 @@ def backends_seed() -> list[Backend]:
             )
             log.info("backend %s added from the settings (%s)", row.name, row.url)
             rows.append(row)
-    gone = [r for r in rows if r.seeded and r.enabled and r.url not in wanted]
-    for row in gone:
-        log.warning("backend %s left the settings: disabled", row.name)
-        row.enabled = False
-        row.save(update_fields=["enabled"])
-    return [row for row in rows if row.enabled]
+    return [row for row in rows if in_use(row)]
 
 
 def models_served() -> list[str]:
-    """The models the enabled backends reported when last asked."""
+    """The models the backends in use reported when last asked."""
     served = Backend.objects.enabled().exclude(model="")
-    return sorted(set(served.values_list("model", flat=True)))
+    return sorted({row.model for row in served if in_use(row)})
 
 
 def models_note(reported: dict[int, str]) -> None:

@@ -2,47 +2,93 @@
 count of each backend's slots."""
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
 from collections.abc import Sequence
 
 from agents import start_trace
-from chat.pool.choice import Offer, ranked
-from chat.replies.queue import BackendLine, OfferSource, PositionCallback
+from chat.pool.choice import Offer, usable
+from chat.replies.queue import (
+    RECHECK_SECONDS,
+    BackendLine,
+    OfferSource,
+    PositionCallback,
+)
 
 log = logging.getLogger(__name__)
 
-# Atomically: if there are as many free slots among the backends offered (ARGV pairs:
-# key, slots; best first) as waiters up to ARGV[1] in the line, it takes a slot of the
-# first backend with one free and leaves the line; returns that key, or nil.
-_CLAIM = """
-local rank = redis.call('ZRANK', KEYS[1], ARGV[1])
-if not rank then return false end
-local free, first = 0, nil
-for i = 2, #ARGV, 2 do
-  local left = tonumber(ARGV[i + 1]) - redis.call('SCARD', KEYS[1] .. ':slots:' .. ARGV[i])
-  if left > 0 then
-    free = free + left
-    first = first or ARGV[i]
+# One look of a waiter (ARGV[1], told ARGV[2]: its position when it was last told one,
+# 0 if never), atomically: its position among the live entries of the line (entries and
+# slot holders of dead processes, whose alive key expired, are pruned on the way), and,
+# if there are as many free slots among the backends offered (ARGV triples: key, slots,
+# preferred) as waiters up to it and it has been told this position, the slot it takes
+# (the conversation's backend, then the least loaded; ties in the order given), leaving
+# the line and waking the other waiters. Returns {key or "", position (-1: not in line)}.
+_LOOK = """
+local line, me, told = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local alive = line .. ':alive:'
+local position, found = 0, false
+for _, m in ipairs(redis.call('ZRANGE', line, 0, -1)) do
+  if redis.call('EXISTS', alive .. m) == 1 then
+    position = position + 1
+    if m == me then found = true break end
+  else
+    redis.call('ZREM', line, m)
   end
 end
-if free <= rank then return false end
-redis.call('SADD', KEYS[1] .. ':slots:' .. first, ARGV[1])
-redis.call('ZREM', KEYS[1], ARGV[1])
-return first
+if not found then return {'', -1} end
+if told ~= 0 and told ~= position then return {'', position} end
+local free, best, best_preferred, best_load = 0, nil, false, 0
+for i = 3, #ARGV, 3 do
+  local key, slots, preferred = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
+  local holders = line .. ':slots:' .. key
+  redis.call('SADD', line .. ':backends', key)
+  local used = 0
+  for _, h in ipairs(redis.call('SMEMBERS', holders)) do
+    if redis.call('EXISTS', alive .. h) == 1 then used = used + 1
+    else redis.call('SREM', holders, h) end
+  end
+  if used < slots then
+    free = free + slots - used
+    local load = used / math.max(1, slots)
+    if best == nil or (preferred and not best_preferred)
+        or (preferred == best_preferred and load < best_load) then
+      best, best_preferred, best_load = key, preferred, load
+    end
+  end
+end
+if free < position then return {'', position} end
+redis.call('SADD', line .. ':slots:' .. best, me)
+redis.call('ZREM', line, me)
+redis.call('PUBLISH', line .. ':changed', '1')
+return {best, position}
 """
+
+
+_listeners: set[asyncio.Task] = set()  # every queue's, until each is done
+
+
+async def listeners_stopped() -> None:
+    """Wait until the listeners of this event loop's queues are gone, which happens
+    within a second once nobody waits (tests, before their event loop closes)."""
+    loop = asyncio.get_running_loop()
+    mine = [t for t in _listeners if not t.done() and t.get_loop() is loop]
+    if mine:
+        await asyncio.wait(mine, timeout=2 * RECHECK_SECONDS)
 
 
 class RedisBackendQueue(BackendLine):
     """The same line in a Redis sorted set ordered by ticket, shared by every process,
-    and each backend's slot holders in a Redis set.
+    and each backend's slot holders in a Redis set. A waiter looks again when a slot
+    is freed or the line moves (a Redis channel wakes the waiters of every process),
+    and at least once a second; each look is one script call.
 
     Each job keeps a short-lived "alive" key; the entries and slots of a dead process
-    expire and are pruned by the next waiter, so neither line nor slots ever jam.
+    expire and are pruned by the next look, so neither line nor slots ever jam.
     """
 
-    POLL_SECONDS = 0.05
     ALIVE_SECONDS = 15
 
     def __init__(self, url: str, concurrency: int, name: str):
@@ -55,7 +101,11 @@ class RedisBackendQueue(BackendLine):
         self._line_key = f"koboldchat:queue:{name}"
         self._ticket_key = f"koboldchat:queue:{name}:ticket"
         self._backends_key = f"koboldchat:queue:{name}:backends"
-        self._claim = self._redis.register_script(_CLAIM)
+        self._changed_key = f"koboldchat:queue:{name}:changed"
+        self._look = self._redis.register_script(_LOOK)
+        self._changed = asyncio.Event()
+        self._waiters = 0
+        self._listener: asyncio.Task | None = None
 
     def _alive_key(self, job_id: str) -> str:
         return f"{self._line_key}:alive:{job_id}"
@@ -87,16 +137,53 @@ class RedisBackendQueue(BackendLine):
         members = sorted(m.decode() for m in await self._redis.smembers(key))
         return await self._alive(key, members)
 
-    async def _take(self, job_id: str, offered: Sequence[Offer]) -> str | None:
-        if not offered:
-            return None
-        await self._redis.sadd(self._backends_key, *(o.key for o in offered))
-        loads = {o.key: len(await self._holders(o.key)) for o in offered}
-        args = [job_id]
-        for offer in ranked(offered, loads):
-            args += [offer.key, offer.slots]
-        key = await self._claim(keys=[self._line_key], args=args)
-        return key.decode() if key else None
+    # -- waking up ---------------------------------------------------------------------
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _listen(self) -> None:
+        """While someone of this process waits: wake them at each change anywhere (it
+        ends at most a second after the last one stopped waiting)."""
+        pubsub = self._redis.pubsub()
+        try:
+            await pubsub.subscribe(self._changed_key)
+            self._notify()  # what changed before the subscription is looked at too
+            while self._waiters:
+                message = await pubsub.get_message(
+                    ignore_subscribe_messages=True, timeout=RECHECK_SECONDS
+                )
+                if message is not None:
+                    self._notify()
+        except Exception:
+            log.warning(
+                "queue wake-ups lost: waiters look once a second", exc_info=True
+            )
+        finally:
+            self._listener = None  # no await since the last check: no waiter missed
+            await pubsub.aclose()
+
+    def _waiting(self, delta: int) -> None:
+        self._waiters += delta
+        if self._waiters and self._listener is None:
+            self._listener = asyncio.create_task(self._listen())
+            _listeners.add(self._listener)
+            self._listener.add_done_callback(_listeners.discard)
+
+    async def _publish_change(self) -> None:
+        await self._redis.publish(self._changed_key, "1")
+
+    # -- the line ----------------------------------------------------------------------
+
+    async def _look_once(
+        self, job_id: str, told: int, offered: Sequence[Offer]
+    ) -> tuple[str, int]:
+        args: list = [job_id, told]
+        for offer in usable(offered):
+            args += [offer.key, offer.slots, int(offer.preferred)]
+        key, position = await self._look(keys=[self._line_key], args=args)
+        return key.decode(), int(position)
 
     async def wait_turn(
         self,
@@ -109,33 +196,36 @@ class RedisBackendQueue(BackendLine):
             self._tickets[job_id] = await self._redis.incr(self._ticket_key)
         ticket = self._tickets[job_id]
         await self._redis.zadd(self._line_key, {job_id: ticket})
+        self._waiting(+1)
         try:
-            last, touched = None, time.monotonic()
+            told, touched = 0, time.monotonic()
             while True:
-                line = await self._line()
-                if job_id not in line:  # pruned while we were stalled: back in line
+                changed = self._changed
+                key, position = await self._look_once(
+                    job_id, told, await self._offers(offers)
+                )
+                if key:
+                    self._held[job_id] = key
+                    start_trace.mark("queue_turn")
+                    return key
+                if position < 0:  # pruned while we were stalled: back in line
                     await self._touch(job_id)
                     await self._redis.zadd(self._line_key, {job_id: ticket})
                     continue
-                position = line.index(job_id) + 1
-                if last in (None, position):  # told where it stands before it goes
-                    key = await self._take(job_id, await self._offers(offers))
-                    if key is not None:
-                        self._held[job_id] = key
-                        start_trace.mark("queue_turn")
-                        return key
-                if position != last:
-                    last = position
+                if position != told:  # told where it stands before it goes
+                    told = position
                     await on_position(position)
                     continue
                 if time.monotonic() - touched > self.ALIVE_SECONDS / 3:
                     await self._touch(job_id)
                     touched = time.monotonic()
-                # The first in line looks often; those far behind, less (at most 1/s).
-                await asyncio.sleep(min(self.POLL_SECONDS * (1 + position // 10), 1.0))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), RECHECK_SECONDS)
         except BaseException:
             await asyncio.shield(self.release(job_id))
             raise
+        finally:
+            self._waiting(-1)
 
     async def keep_alive(self, job_id: str) -> None:
         await self._touch(job_id)
@@ -144,11 +234,13 @@ class RedisBackendQueue(BackendLine):
         key = self._held.pop(job_id, None)
         if key is not None:
             await self._redis.srem(self._slots_key(key), job_id)
+            await self._publish_change()
 
     async def release(self, job_id: str) -> None:
         await self.give_back(job_id)
         self._tickets.pop(job_id, None)
-        await self._redis.zrem(self._line_key, job_id)
+        if await self._redis.zrem(self._line_key, job_id):
+            await self._publish_change()
         await self._redis.delete(self._alive_key(job_id))
 
     async def _backend_keys(self) -> list[str]:

@@ -17,13 +17,19 @@ def test_zero_configuration_is_one_backend_at_kobold_url(db, settings):
     assert backends_seed() == [row]  # seeded once
 
 
-def test_kobold_urls_add_backends_and_a_url_that_leaves_is_disabled(db, settings):
+def test_kobold_urls_add_backends_and_a_url_that_leaves_is_not_used(db, settings):
+    """A URL that leaves the settings is not used; its row stays, and is used again
+    when they name it again. A process of other settings changes nothing for others."""
     settings.KOBOLDCPP_URL = "http://gpu1:5001"
     settings.KOBOLDCPP_URLS = ["http://gpu2:5001/", "http://gpu1:5001"]
     assert [r.name for r in backends_seed()] == ["gpu1:5001", "gpu2:5001"]
     settings.KOBOLDCPP_URLS = []
     assert [r.name for r in backends_seed()] == ["gpu1:5001"]
-    assert not Backend.objects.get(name="gpu2:5001").enabled
+    assert Backend.objects.get(name="gpu2:5001").enabled
+    settings.KOBOLDCPP_URL = "http://gpu2:5001"
+    assert [r.name for r in backends_seed()] == ["gpu2:5001"]
+    settings.KOBOLDCPP_URL = "http://gpu1:5001"
+    assert [r.name for r in backends_seed()] == ["gpu1:5001"]
 
 
 def test_rows_added_in_the_admin_stay(db, settings):
