@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from agents.errors import LLMError
@@ -44,21 +45,39 @@ def backends_seed() -> list[Backend]:
     nothing configured there is one backend, KOBOLDCPP_URL). A seeded row whose URL
     left the settings stays, unused, until they name it again (or the admin deletes
     it): a process started with other settings never changes what the others use."""
-    rows = list(Backend.objects.all())
+    rows = _all_rows()
     known = {row.url for row in rows}
-    wanted = configured_urls()
-    for url in wanted:
+    for url in configured_urls():
         if url not in known:
+            rows.append(_seeded(url, {r.name for r in rows}))
+    return [row for row in rows if in_use(row)]
+
+
+def _all_rows() -> list[Backend]:
+    return list(Backend.objects.all())
+
+
+def _seeded(url: str, names: set[str]) -> Backend:
+    """The new row of a configured URL; or the one another process has just made (the
+    processes of a site start together, and their first replies seed at once)."""
+    try:
+        with transaction.atomic():
             row = Backend.objects.create(
-                name=_seed_name(url, {r.name for r in rows}),
+                name=_seed_name(url, names),
                 url=url,
                 api=settings.KOBOLDCPP_API,
                 slots=max(1, settings.BACKEND_CONCURRENCY),
                 seeded=True,
             )
-            log.info("backend %s added from the settings (%s)", row.name, row.url)
-            rows.append(row)
-    return [row for row in rows if in_use(row)]
+    except IntegrityError:
+        made = Backend.objects.filter(url=url).first()
+        if made is None:  # a name taken by another URL: the next free one
+            return _seeded(
+                url, names | set(Backend.objects.values_list("name", flat=True))
+            )
+        return made
+    log.info("backend %s added from the settings (%s)", row.name, row.url)
+    return row
 
 
 def models_served() -> list[str]:

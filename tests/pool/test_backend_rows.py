@@ -32,6 +32,18 @@ def test_kobold_urls_add_backends_and_a_url_that_leaves_is_not_used(db, settings
     assert [r.name for r in backends_seed()] == ["gpu1:5001"]
 
 
+def test_two_processes_seeding_at_once_share_one_row(db, settings, monkeypatch):
+    """Another process made the row between this one's read and its insert: the
+    unique URL refuses the second, and the first is used (the reply goes on)."""
+    from chat.pool import registry
+
+    settings.KOBOLDCPP_URL, settings.KOBOLDCPP_URLS = "http://gpu1:5001", []
+    made = Backend.objects.create(name="gpu1:5001", url="http://gpu1:5001", seeded=True)
+    monkeypatch.setattr(registry, "_all_rows", lambda: [])  # read before it existed
+    assert backends_seed() == [made]
+    assert Backend.objects.count() == 1
+
+
 def test_rows_added_in_the_admin_stay(db, settings):
     settings.KOBOLDCPP_URL, settings.KOBOLDCPP_URLS = "http://gpu1:5001", []
     Backend.objects.create(name="mine", url="http://gpu9:5001")
