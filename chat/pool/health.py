@@ -31,6 +31,9 @@ class _LocalBoard:
     async def is_marked(self, url: str) -> bool:
         return url in self.down
 
+    async def marked(self, urls: list[str]) -> list[bool]:
+        return [url in self.down for url in urls]
+
     async def mark(self, url: str) -> bool:
         """Mark `url` down; whether it was up until now."""
         was_up = url not in self.down
@@ -69,6 +72,20 @@ class _RedisBoard(_LocalBoard):
             read = (now, bool(await self._redis.exists(f"{PREFIX}-down:{url}")))
             self._read[url] = read
         return read[1]
+
+    async def marked(self, urls: list[str]) -> list[bool]:
+        """Several at once: one MGET for those not read in the last READ_AGAIN_SECONDS."""
+        now = time.monotonic()
+        stale = [
+            u
+            for u in urls
+            if now - self._read.get(u, (-1e9, False))[0] > READ_AGAIN_SECONDS
+        ]
+        if stale:
+            flags = await self._redis.mget([f"{PREFIX}-down:{u}" for u in stale])
+            for url, flag in zip(stale, flags, strict=True):
+                self._read[url] = (now, flag is not None)
+        return [self._read[url][1] for url in urls]
 
     async def mark(self, url: str) -> bool:
         self._read[url] = (time.monotonic(), True)
@@ -119,6 +136,15 @@ async def mark_up(url: str) -> None:
 async def known_down(url: str) -> bool:
     """Down at the last look, without looking again."""
     return await _board().is_marked(url)
+
+
+async def down_flags(services: list[LLMService]) -> list[bool]:
+    """is_down of each, with one look at the marks for all (most are up)."""
+    marked = await _board().marked([service.base_url for service in services])
+    return [
+        await is_down(service) if flag else False
+        for service, flag in zip(services, marked, strict=True)
+    ]
 
 
 async def is_down(service: LLMService) -> bool:

@@ -39,14 +39,11 @@ class Placement:
         return [row for row in self._rows or () if row.pk not in self._tried]
 
     async def _offers(self) -> list[Offer]:
+        rows = self._untried()
+        down = await health.down_flags([registry.service_for(row) for row in rows])
         return [
-            Offer(
-                row.key,
-                row.slots,
-                preferred=row.pk == self._preferred,
-                down=await health.is_down(registry.service_for(row)),
-            )
-            for row in self._untried()
+            Offer(row.key, row.slots, preferred=row.pk == self._preferred, down=flag)
+            for row, flag in zip(rows, down, strict=True)
         ]
 
     async def acquire(self, queue, on_position) -> LLMService:

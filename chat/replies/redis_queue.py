@@ -4,7 +4,6 @@ count of each backend's slots."""
 import asyncio
 import contextlib
 import logging
-import time
 from collections import Counter
 from collections.abc import Sequence
 
@@ -20,28 +19,31 @@ from chat.replies.queue import (
 log = logging.getLogger(__name__)
 
 # One look of a waiter (ARGV[1], told ARGV[2]: its position when it was last told one,
-# 0 if never), atomically: its position among the live entries of the line (entries and
-# slot holders of dead processes, whose alive key expired, are pruned on the way), and,
-# if there are as many free slots among the backends offered (ARGV triples: key, slots,
-# preferred) as waiters up to it and it has been told this position, the slot it takes
-# (the conversation's backend, then the least loaded; ties in the order given), leaving
-# the line and waking the other waiters. Returns {key or "", position (-1: not in line)}.
+# 0 if never), atomically: it is (again) alive for ARGV[4] seconds and in the line with
+# its ticket ARGV[3] (0: a new one); its position among the live entries (entries and
+# slot holders of dead processes, whose alive key expired, are pruned on the way); and,
+# if there are as many free slots among the backends offered (ARGV triples from 5: key,
+# slots, preferred) as waiters up to it and it has been told this position, the slot it
+# takes (the conversation's backend, then the least loaded; ties in the order given),
+# leaving the line and waking the other waiters. Returns {key or "", position, ticket}.
 _LOOK = """
-local line, me, told = KEYS[1], ARGV[1], tonumber(ARGV[2])
+local line, me, told, ticket = KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local alive = line .. ':alive:'
-local position, found = 0, false
+redis.call('SET', alive .. me, '1', 'EX', ARGV[4])
+if ticket == 0 then ticket = redis.call('INCR', line .. ':ticket') end
+redis.call('ZADD', line, ticket, me)
+local position = 0
 for _, m in ipairs(redis.call('ZRANGE', line, 0, -1)) do
   if redis.call('EXISTS', alive .. m) == 1 then
     position = position + 1
-    if m == me then found = true break end
+    if m == me then break end
   else
     redis.call('ZREM', line, m)
   end
 end
-if not found then return {'', -1} end
-if told ~= 0 and told ~= position then return {'', position} end
+if told ~= 0 and told ~= position then return {'', position, ticket} end
 local free, best, best_preferred, best_load = 0, nil, false, 0
-for i = 3, #ARGV, 3 do
+for i = 5, #ARGV, 3 do
   local key, slots, preferred = ARGV[i], tonumber(ARGV[i + 1]), ARGV[i + 2] == '1'
   local holders = line .. ':slots:' .. key
   redis.call('SADD', line .. ':backends', key)
@@ -59,11 +61,11 @@ for i = 3, #ARGV, 3 do
     end
   end
 end
-if free < position then return {'', position} end
+if free < position then return {'', position, ticket} end
 redis.call('SADD', line .. ':slots:' .. best, me)
 redis.call('ZREM', line, me)
 redis.call('PUBLISH', line .. ':changed', '1')
-return {best, position}
+return {best, position, ticket}
 """
 
 
@@ -179,10 +181,11 @@ class RedisBackendQueue(BackendLine):
     async def _look_once(
         self, job_id: str, told: int, offered: Sequence[Offer]
     ) -> tuple[str, int]:
-        args: list = [job_id, told]
+        args: list = [job_id, told, self._tickets.get(job_id, 0), self.ALIVE_SECONDS]
         for offer in usable(offered):
             args += [offer.key, offer.slots, int(offer.preferred)]
-        key, position = await self._look(keys=[self._line_key], args=args)
+        key, position, ticket = await self._look(keys=[self._line_key], args=args)
+        self._tickets[job_id] = int(ticket)
         return key.decode(), int(position)
 
     async def wait_turn(
@@ -191,14 +194,10 @@ class RedisBackendQueue(BackendLine):
         on_position: PositionCallback,
         offers: OfferSource | None = None,
     ) -> str:
-        await self._touch(job_id)
-        if job_id not in self._tickets:
-            self._tickets[job_id] = await self._redis.incr(self._ticket_key)
-        ticket = self._tickets[job_id]
-        await self._redis.zadd(self._line_key, {job_id: ticket})
-        self._waiting(+1)
+        """One script call when a slot is free; waiting, one per change or second."""
+        listening = False
         try:
-            told, touched = 0, time.monotonic()
+            told = 0
             while True:
                 changed = self._changed
                 key, position = await self._look_once(
@@ -208,24 +207,21 @@ class RedisBackendQueue(BackendLine):
                     self._held[job_id] = key
                     start_trace.mark("queue_turn")
                     return key
-                if position < 0:  # pruned while we were stalled: back in line
-                    await self._touch(job_id)
-                    await self._redis.zadd(self._line_key, {job_id: ticket})
-                    continue
                 if position != told:  # told where it stands before it goes
                     told = position
                     await on_position(position)
                     continue
-                if time.monotonic() - touched > self.ALIVE_SECONDS / 3:
-                    await self._touch(job_id)
-                    touched = time.monotonic()
+                if not listening:  # its first look missed nothing: the listener's
+                    self._waiting(+1)  # own first wake-up looks again
+                    listening = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), RECHECK_SECONDS)
         except BaseException:
             await asyncio.shield(self.release(job_id))
             raise
         finally:
-            self._waiting(-1)
+            if listening:
+                self._waiting(-1)
 
     async def keep_alive(self, job_id: str) -> None:
         await self._touch(job_id)
