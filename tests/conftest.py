@@ -6,6 +6,7 @@ from channels.layers import channel_layers
 from agents.http_client import reset_llm_http_client
 from agents.llm_service import LLMService
 from chat.pool.health import forget_health
+from chat.pool.registry import forget_kept
 from chat.replies.redis_queue import listeners_stopped
 from kobold_fake.server import FakeKobold
 
@@ -50,6 +51,7 @@ async def _fresh_llm_client():
     facts learnt by an earlier test (nor a backend found down)."""
     LLMService.forget_all()
     forget_health()
+    forget_kept()
     channel_layers.backends.clear()
     yield
     await listeners_stopped()

@@ -17,11 +17,28 @@ log = logging.getLogger(__name__)
 FAILS_OVER = (BackendUnreachable, BackendBusy)
 
 
-def _pool(conversation_id: int, model: str) -> tuple[list[Backend], int | None]:
-    rows = registry.backends_seed()
+def _read(conversation_id: int, rows, preferred):
+    """What is not kept in memory, from the database (its thread)."""
+    if rows is None:
+        rows = registry.rows_read()
+    if preferred is registry.UNKNOWN:
+        preferred = registry.last_backend_of(conversation_id)
+        registry.last_backend_note(conversation_id, preferred)
+    return rows, preferred
+
+
+async def _pool(conversation_id: int, model: str) -> tuple[list[Backend], int | None]:
+    """The rows a reply may be written on, and the conversation's last backend: from
+    memory for most replies, else in one hop to the database thread."""
+    rows = registry.rows_kept()
+    preferred = registry.last_backend_kept(conversation_id)
+    if rows is None or preferred is registry.UNKNOWN:
+        rows, preferred = await database_sync_to_async(_read)(
+            conversation_id, rows, preferred
+        )
     if model:
         rows = [row for row in rows if row.model == model]
-    return rows, registry.last_backend_of(conversation_id)
+    return rows, preferred
 
 
 class Placement:
@@ -50,9 +67,7 @@ class Placement:
         """Wait in `queue` for a slot on a backend not tried yet; its LLM service."""
         self.queue = queue
         if self._rows is None:
-            self._rows, self._preferred = await database_sync_to_async(_pool)(
-                self.conversation_id, self.model
-            )
+            self._rows, self._preferred = await _pool(self.conversation_id, self.model)
         if not self._untried():
             raise BackendUnreachable(
                 f"No enabled backend serves {self.model}." if self.model
@@ -86,6 +101,7 @@ class Placement:
         return moves
 
     async def succeeded(self) -> None:
+        registry.last_backend_note(self.conversation_id, self.backend.pk)
         await health.mark_up(self.backend.url)
 
     def fields(self) -> dict:

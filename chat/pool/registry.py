@@ -3,6 +3,8 @@ for each reply, turned into the LLM service of each, checked for the admin."""
 
 import asyncio
 import logging
+import time
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from asgiref.sync import async_to_sync
@@ -92,6 +94,58 @@ def models_note(reported: dict[int, str]) -> None:
         Backend.objects.filter(pk=pk).exclude(model=model[:200]).update(
             model=model[:200]
         )
+
+
+# What each reply's placement reads, kept in memory: the rows in use for ROWS_SECONDS
+# (an admin change applies within that), and the backend each conversation's last
+# reply was written on (this process wrote it, or read it once).
+ROWS_SECONDS = 2.0
+LAST_KEPT = 10_000
+_rows: tuple[float, tuple, list[Backend]] | None = None
+_last: OrderedDict[int, int | None] = OrderedDict()
+UNKNOWN = object()
+
+
+def _settings_key() -> tuple:
+    return (settings.KOBOLDCPP_URL, tuple(settings.KOBOLDCPP_URLS))
+
+
+def rows_kept() -> list[Backend] | None:
+    """The rows in use read less than ROWS_SECONDS ago, or None."""
+    if (
+        _rows
+        and _rows[1] == _settings_key()
+        and time.monotonic() - _rows[0] < ROWS_SECONDS
+    ):
+        return _rows[2]
+    return None
+
+
+def rows_read() -> list[Backend]:
+    """backends_seed(), kept for the next ROWS_SECONDS (database thread)."""
+    global _rows
+    rows = backends_seed()
+    _rows = (time.monotonic(), _settings_key(), rows)
+    return rows
+
+
+def last_backend_kept(conversation_id: int):
+    """The backend of the conversation's last reply, or UNKNOWN."""
+    return _last.get(conversation_id, UNKNOWN)
+
+
+def last_backend_note(conversation_id: int, backend_id: int | None) -> None:
+    _last[conversation_id] = backend_id
+    _last.move_to_end(conversation_id)
+    while len(_last) > LAST_KEPT:
+        _last.popitem(last=False)
+
+
+def forget_kept() -> None:
+    """Forget the rows and conversations kept (tests change both under a process)."""
+    global _rows
+    _rows = None
+    _last.clear()
 
 
 def last_backend_of(conversation_id: int) -> int | None:
