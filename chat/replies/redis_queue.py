@@ -4,6 +4,7 @@ count of each backend's slots."""
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from collections.abc import Sequence
 
@@ -69,6 +70,9 @@ return {best, position, ticket}
 """
 
 
+# Every change wakes every waiter, and a look costs as many steps as there are entries
+# ahead: those beyond this position look (and learn their new place) once a second.
+NEAR_POSITIONS = 10
 _listeners: set[asyncio.Task] = set()  # every queue's, until each is done
 
 
@@ -200,6 +204,7 @@ class RedisBackendQueue(BackendLine):
             told = 0
             while True:
                 changed = self._changed
+                looked = time.monotonic()
                 key, position = await self._look_once(
                     job_id, told, await self._offers(offers)
                 )
@@ -216,6 +221,8 @@ class RedisBackendQueue(BackendLine):
                     listening = True
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(changed.wait(), RECHECK_SECONDS)
+                if told > NEAR_POSITIONS:  # far back: a look a second is enough
+                    await asyncio.sleep(looked + RECHECK_SECONDS - time.monotonic())
         except BaseException:
             await asyncio.shield(self.release(job_id))
             raise
