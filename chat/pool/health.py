@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 PROBE_INTERVAL_SECONDS = 1.0
 PROBE_TIMEOUT_SECONDS = 2.0
-READ_AGAIN_SECONDS = 0.25  # a process reads Redis's answer at most this often
+READ_AGAIN_SECONDS = 1.0  # a process reads Redis's marks at most this often
 PREFIX = "koboldchat:backend"
 
 
