@@ -21,7 +21,9 @@ class ConversationQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
     def search(self, term: str):
-        term = (term or "").strip()
+        # No stored text holds a NUL (they are refused), and PostgreSQL refuses one in
+        # a query: it matches nothing, so it is left out.
+        term = (term or "").replace("\x00", "").strip()
         if not term:
             return self
         return self.filter(

@@ -55,6 +55,7 @@ async def _answer(request: HttpRequest, body, *, chat: bool):
                 answer=answer,
                 conversation_id=conversation.pk,
                 include_usage=body.include_usage,
+                message=assistant,
             )
         )
     message = await api_reply_result(

@@ -12,7 +12,7 @@ from django.conf import settings
 from chat.gateway.answers import Answer, finish_reason
 from chat.gateway.errors import error_body
 from chat.gateway.replies import api_reply_abandon, api_reply_done
-from chat.models import ApiKey
+from chat.models import ApiKey, Message
 from chat.replies.listener import GroupListener, reply_frames
 from chat.socket.revocation import REVOKE_EVENT, key_group
 
@@ -122,14 +122,16 @@ async def answer_stream(
     answer: Answer,
     conversation_id: int,
     include_usage: bool = False,
+    message: Message | None = None,
 ) -> AsyncIterator[str]:
-    """The SSE body of one streamed request, until [DONE]."""
+    """The SSE body of one streamed request, until [DONE] (`message`: the reply's row
+    as just written, so that the stream starts without reading it again)."""
     ended = False
     writer = ChunkWriter(answer, include_usage)
     if answer.chat:
         yield sse(answer.chunk(role=True))
     frames = with_keepalive(
-        reply_frames(conversation_id, answer.message_id),
+        reply_frames(conversation_id, answer.message_id, message=message),
         settings.GATEWAY_KEEPALIVE_SECONDS,
         until=key_revoked(key.pk),
     )

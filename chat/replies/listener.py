@@ -119,12 +119,17 @@ class ReplyListener:
         return self.frames.on_frame(frame)
 
 
-async def reply_frames(conversation_id: int, message_id: int) -> AsyncIterator[dict]:
+async def reply_frames(
+    conversation_id: int, message_id: int, *, message: Message | None = None
+) -> AsyncIterator[dict]:
     """The frames of one reply for one reader (the REST stream): a snapshot of what was
-    already sent, then the live frames after it, ending with `end`."""
-    message = await database_sync_to_async(
-        Message.objects.select_related("conversation").get
-    )(pk=message_id, conversation_id=conversation_id)
+    already sent, then the live frames after it, ending with `end`. `message`: its row
+    as the caller has just written it (with its conversation), used while its job runs
+    here (the job has the rest), else read again."""
+    if message is None or local_job(message_id) is None:
+        message = await database_sync_to_async(
+            Message.objects.select_related("conversation").get
+        )(pk=message_id, conversation_id=conversation_id)
     if not message.is_pending:
         yield protocol.end_from_message(message)
         return
