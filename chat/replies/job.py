@@ -98,6 +98,8 @@ class GenerationJob:
             await frames.broadcast(dict(self.request.announce))
         try:
             self._work = asyncio.create_task(self._generate(queue))
+            if self._stop_requested or self._handing_over:  # asked during the announce
+                self._work.cancel()
             await self._work
         except asyncio.CancelledError:
             if not (self._stop_requested or self._handing_over):
@@ -241,9 +243,7 @@ class GenerationJob:
             try:
                 await asyncio.wait_for(self._service.abort(self.genkey), timeout=2.0)
             except Exception:
-                log.exception(
-                    "reply %s: abort of %s failed", self.message_id, self.genkey
-                )
+                log.exception("reply %s: abort %s failed", self.message_id, self.genkey)
 
     async def _release(self) -> None:
         await self._abort_upstream()

@@ -214,6 +214,38 @@ async def test_stop_while_queued_takes_the_reply_out_of_the_line(
     await second.disconnect()
 
 
+async def test_stop_while_the_reply_is_announced_stops_it(
+    kobold_settings, fake_kobold, make_user, make_key, monkeypatch
+):
+    """A stop that comes while the job still sends its first frame (on Redis a
+    publish: CI saw it) is not lost: the reply never reaches KoboldCpp."""
+    from chat.replies.fanout import ReplyFanout
+    from chat.replies.job import local_job
+
+    gate, sending = asyncio.Event(), asyncio.Event()
+    broadcast = ReplyFanout.broadcast
+
+    async def slow_announce(self, frame):
+        if frame["type"] == "user_message":
+            sending.set()
+            await gate.wait()
+        await broadcast(self, frame)
+
+    monkeypatch.setattr(ReplyFanout, "broadcast", slow_announce)
+    comm = await open_socket(
+        await sync_to_async(make_key)(await sync_to_async(make_user)())
+    )
+    await comm.send_to(text_data="hello")
+    await asyncio.wait_for(sending.wait(), 5)
+    reply = await Message.objects.filter(role="assistant").order_by("-pk").afirst()
+    await local_job(reply.pk).stop()
+    gate.set()
+    end = (await frames_until(comm, is_end))[-1]
+    assert end["status"] == "stopped"
+    assert fake_kobold.generations == []
+    await comm.disconnect()
+
+
 async def test_three_users_are_served_in_order_with_positions(
     kobold_settings, fake_kobold, make_user, make_key
 ):
