@@ -14,6 +14,7 @@ from chat.replies.job import GenerationJob, local_jobs
 from chat.replies.reaper import reaper_reset, stop_reaper, wake_reapers
 
 log = logging.getLogger(__name__)
+LAST_FRAMES_SECONDS = 0.3
 
 _state = {"draining": False, "closed": False}
 _deferring: set[asyncio.Task] = set()
@@ -72,6 +73,10 @@ async def drain(seconds: float, hurry: asyncio.Event | None = None) -> int:
     if rest:
         await wake_reapers()
         log.warning("stopping: %s replies handed over to the next process", len(rest))
+    if running:
+        # Their last frames may still be on their way through the channel layer
+        # (Redis): the sockets are closed after those have reached them.
+        await asyncio.sleep(LAST_FRAMES_SECONDS)
     _state["closed"] = True
     return len(rest)
 
