@@ -36,7 +36,7 @@ async def _ask_every_backend() -> dict[str, int]:
     found = await asyncio.gather(
         *(_model_of(row) for row in rows), return_exceptions=True
     )
-    now, models, failures, reported = int(time.time()), {}, [], {}
+    now, models, failures = int(time.time()), {}, []
     for row, got in zip(rows, found, strict=True):
         if isinstance(got, LLMError):
             failures.append(got)
@@ -45,10 +45,10 @@ async def _ask_every_backend() -> dict[str, int]:
             raise got
         else:
             models.setdefault(got, now)
-            reported[row.pk] = got
     if not models and failures:
         raise failures[0]
-    await database_sync_to_async(registry.models_note)(reported)
+    if changed := registry.models_changed(rows, found):
+        await database_sync_to_async(registry.models_note)(changed)
     return models
 
 

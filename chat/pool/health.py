@@ -66,12 +66,7 @@ class _RedisBoard(_LocalBoard):
         self._read: dict[str, tuple[float, bool]] = {}  # url -> (when read, marked)
 
     async def is_marked(self, url: str) -> bool:
-        now = time.monotonic()
-        read = self._read.get(url)
-        if read is None or now - read[0] > READ_AGAIN_SECONDS:
-            read = (now, bool(await self._redis.exists(f"{PREFIX}-down:{url}")))
-            self._read[url] = read
-        return read[1]
+        return (await self.marked([url]))[0]
 
     async def marked(self, urls: list[str]) -> list[bool]:
         """Several at once: one MGET for those not read in the last READ_AGAIN_SECONDS."""

@@ -88,12 +88,20 @@ def models_served() -> list[str]:
     return sorted({row.model for row in served if in_use(row)})
 
 
-def models_note(reported: dict[int, str]) -> None:
-    """Keep the model each backend (by pk) reports now, where it changed."""
-    for pk, model in reported.items():
-        Backend.objects.filter(pk=pk).exclude(model=model[:200]).update(
-            model=model[:200]
-        )
+def models_changed(rows: list[Backend], models: list) -> dict[int, str]:
+    """{pk: model} of the saved rows whose reported model (None: no answer) differs
+    from the one they hold."""
+    return {
+        row.pk: model[:200]
+        for row, model in zip(rows, models, strict=True)
+        if row.pk and isinstance(model, str) and model[:200] != row.model
+    }
+
+
+def models_note(changed: dict[int, str]) -> None:
+    """Keep the model each backend (by pk) reports now (see models_changed)."""
+    for pk, model in changed.items():
+        Backend.objects.filter(pk=pk).update(model=model)
 
 
 # What each reply's placement reads, kept in memory: the rows in use for ROWS_SECONDS

@@ -96,13 +96,9 @@ async def pool_report() -> dict:
     backends = list(
         await asyncio.gather(*(_backend(row, busy.get(row.key, 0)) for row in rows))
     )
-    reported = {
-        row.pk: backend["model"]
-        for row, backend in zip(rows, backends, strict=True)
-        if row.pk and backend["reachable"]
-    }
-    if reported:  # what the model picker offers, and where each model is
-        await database_sync_to_async(registry.models_note)(reported)
+    changed = registry.models_changed(rows, [b.get("model") for b in backends])
+    if changed:  # what the model picker offers, and where each model is
+        await database_sync_to_async(registry.models_note)(changed)
     if not backends:
         backends = [{"name": "", "url": "", "reachable": False, "slots": 0, "busy": 0}]
         backends[0]["error"] = "no backend is enabled"

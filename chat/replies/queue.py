@@ -32,6 +32,11 @@ class BackendLine:
         self.concurrency = max(1, concurrency)
         self._tickets: dict[str, int] = {}
         self._held: dict[str, str] = {}  # job id -> backend key, in this process
+        self._changed = asyncio.Event()  # replaced at each change: waiters wake
+
+    def _notify(self) -> None:
+        self._changed.set()
+        self._changed = asyncio.Event()
 
     async def _offers(self, offers: OfferSource | None) -> Sequence[Offer]:
         if offers is None:
@@ -46,11 +51,6 @@ class LocalBackendQueue(BackendLine):
         super().__init__(concurrency)
         self._line: list[tuple[int, str]] = []  # (ticket, job id), waiting
         self._next_ticket = itertools.count()
-        self._changed = asyncio.Event()
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     def _loads(self) -> Counter:
         return Counter(self._held.values())

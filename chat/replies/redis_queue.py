@@ -109,7 +109,6 @@ class RedisBackendQueue(BackendLine):
         self._backends_key = f"koboldchat:queue:{name}:backends"
         self._changed_key = f"koboldchat:queue:{name}:changed"
         self._look = self._redis.register_script(_LOOK)
-        self._changed = asyncio.Event()
         self._waiters = 0
         self._listener: asyncio.Task | None = None
 
@@ -144,10 +143,6 @@ class RedisBackendQueue(BackendLine):
         return await self._alive(key, members)
 
     # -- waking up ---------------------------------------------------------------------
-
-    def _notify(self) -> None:
-        self._changed.set()
-        self._changed = asyncio.Event()
 
     async def _listen(self) -> None:
         """While someone of this process waits: wake them at each change anywhere (it
